@@ -1,0 +1,23 @@
+//! The embedded analytics store of `ods run`.
+//!
+//! ## Delivery guarantee: checkpoint stored with the data
+//! The store keeps, per source (a log topic and partition), the next offset to process, in the
+//! **same SQLite transaction** as every change that the processed records caused (notification
+//! state, count deltas, rejections, zero reports, dead letters). After a crash at any point,
+//! either a batch's changes and its new position are both on disk, or neither is; the runner
+//! resumes at the stored position, so every record's effect is applied exactly once
+//! (Quickwit's design; the Kafka-mode ClickHouse sink of issue 5 gets the same property from
+//! idempotent, offset-versioned rows).
+//!
+//! ## Disclosure control
+//! Published counts below [`SUPPRESSION_THRESHOLD`] are returned as `null` with `suppressed:
+//! true` (`shared/domain.md` §6).
+
+mod queries;
+mod store;
+
+pub use queries::{CountCell, CountQuery, Dimension, NotificationView, QueryError, Summary};
+pub use store::{BatchStats, EmbeddedStore, StoreError};
+
+/// Cells with fewer notifications than this are suppressed in published answers.
+pub const SUPPRESSION_THRESHOLD: i64 = 5;

@@ -1,0 +1,295 @@
+//! Read-side queries of the embedded store.
+
+use std::collections::BTreeMap;
+
+use rusqlite::params_from_iter;
+use serde::Serialize;
+
+use crate::store::{lock, EmbeddedStore, StoreError};
+use crate::SUPPRESSION_THRESHOLD;
+
+/// A dimension of the count aggregate that answers can be grouped and filtered by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dimension {
+    /// Notification year.
+    Year,
+    /// Notification quarter `YYYY-Qn`.
+    Quarter,
+    /// Notification month `YYYY-MM`.
+    Month,
+    /// Sector code.
+    Sector,
+    /// SBI section.
+    SbiSection,
+    /// Diagnosis group.
+    DiagnosisGroup,
+    /// CAS diagnosis code.
+    Diagnosis,
+    /// Group of the primary exposure.
+    ExposureGroup,
+    /// Primary exposure code.
+    Exposure,
+    /// Sex.
+    Sex,
+    /// Age band.
+    AgeBand,
+    /// Detection route.
+    DetectionRoute,
+    /// Consequence.
+    Consequence,
+}
+
+impl Dimension {
+    /// Every dimension.
+    pub const ALL: [Dimension; 13] = [
+        Dimension::Year,
+        Dimension::Quarter,
+        Dimension::Month,
+        Dimension::Sector,
+        Dimension::SbiSection,
+        Dimension::DiagnosisGroup,
+        Dimension::Diagnosis,
+        Dimension::ExposureGroup,
+        Dimension::Exposure,
+        Dimension::Sex,
+        Dimension::AgeBand,
+        Dimension::DetectionRoute,
+        Dimension::Consequence,
+    ];
+
+    /// The API name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dimension::Year => "year",
+            Dimension::Quarter => "quarter",
+            Dimension::Month => "month",
+            Dimension::Sector => "sector",
+            Dimension::SbiSection => "sbi_section",
+            Dimension::DiagnosisGroup => "diagnosis_group",
+            Dimension::Diagnosis => "diagnosis",
+            Dimension::ExposureGroup => "exposure_group",
+            Dimension::Exposure => "exposure",
+            Dimension::Sex => "sex",
+            Dimension::AgeBand => "age_band",
+            Dimension::DetectionRoute => "detection_route",
+            Dimension::Consequence => "consequence",
+        }
+    }
+
+    /// Parses an API name.
+    pub fn parse(name: &str) -> Option<Dimension> {
+        Self::ALL.into_iter().find(|d| d.name() == name)
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            Dimension::Year => "CAST(year AS TEXT)",
+            Dimension::Quarter => "(year || '-Q' || quarter)",
+            Dimension::Month => "period",
+            Dimension::Sector => "sector_code",
+            Dimension::SbiSection => "sbi_section",
+            Dimension::DiagnosisGroup => "diagnosis_group",
+            Dimension::Diagnosis => "diagnosis_code",
+            Dimension::ExposureGroup => "primary_exposure_group",
+            Dimension::Exposure => "primary_exposure",
+            Dimension::Sex => "sex",
+            Dimension::AgeBand => "age_band",
+            Dimension::DetectionRoute => "detection_route",
+            Dimension::Consequence => "consequence",
+        }
+    }
+}
+
+/// A counts question.
+#[derive(Debug, Clone, Default)]
+pub struct CountQuery {
+    /// Dimensions to group by (none: one national total).
+    pub group_by: Vec<Dimension>,
+    /// Keep only cells whose dimension has one of these values.
+    pub filters: Vec<(Dimension, Vec<String>)>,
+    /// First month `YYYY-MM`, inclusive.
+    pub from: Option<String>,
+    /// Last month `YYYY-MM`, inclusive.
+    pub to: Option<String>,
+}
+
+/// A bad question.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    /// A dimension is used twice in `group_by`.
+    #[error("group_by lists '{0}' twice")]
+    DuplicateDimension(&'static str),
+}
+
+/// One answer cell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CountCell {
+    /// The cell's value per grouped dimension.
+    pub dimensions: BTreeMap<&'static str, String>,
+    /// Number of notifications; `None` when suppressed.
+    pub count: Option<i64>,
+    /// Whether the count is withheld (below the threshold).
+    pub suppressed: bool,
+}
+
+/// Pipeline-wide totals for operators and analysts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Notifications currently counted (validated, not withdrawn).
+    pub notifications_counted: i64,
+    /// Notifications whose latest version was rejected by the processor.
+    pub notifications_rejected: i64,
+    /// Withdrawn notifications.
+    pub notifications_withdrawn: i64,
+    /// Zero reports (distinct reporter and month).
+    pub zero_reports: i64,
+    /// Distinct reporters with a counted notification.
+    pub reporters: i64,
+    /// Undecodable records set aside.
+    pub dead_letters: i64,
+    /// Counted notifications by notification year (suppressed below the threshold).
+    pub by_year: Vec<CountCell>,
+}
+
+/// What the store knows of one notification (for its reporter).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NotificationView {
+    /// Id.
+    pub notification_id: String,
+    /// Latest processed version.
+    pub version: i64,
+    /// `validated`, `rejected` or `withdrawn`.
+    pub status: String,
+    /// Reporter pseudonym (for access checks; not shown to others).
+    #[serde(skip)]
+    pub reporter: String,
+    /// Rejection reasons of the latest version, when rejected.
+    pub reasons: Option<serde_json::Value>,
+}
+
+impl EmbeddedStore {
+    /// Counts per cell of the requested dimensions, suppressed below the threshold.
+    pub fn counts(&self, query: &CountQuery) -> Result<Vec<CountCell>, StoreError> {
+        Ok(self
+            .counts_unsuppressed(query)?
+            .into_iter()
+            .map(|(dimensions, n)| cell(dimensions, n))
+            .collect())
+    }
+
+    /// Exact counts without disclosure control: for internal computations (signals, checks)
+    /// only, never to be published as they are.
+    pub fn counts_unsuppressed(
+        &self,
+        query: &CountQuery,
+    ) -> Result<Vec<(BTreeMap<&'static str, String>, i64)>, StoreError> {
+        let mut sql = String::from("SELECT ");
+        for d in &query.group_by {
+            sql.push_str(d.column());
+            sql.push_str(", ");
+        }
+        sql.push_str("SUM(n) FROM agg_counts WHERE 1 = 1");
+        let mut args: Vec<String> = Vec::new();
+        for (d, values) in &query.filters {
+            if values.is_empty() {
+                continue;
+            }
+            sql.push_str(&format!(" AND {} IN ({})", d.column(), vec!["?"; values.len()].join(", ")));
+            args.extend(values.iter().cloned());
+        }
+        if let Some(from) = &query.from {
+            sql.push_str(" AND period >= ?");
+            args.push(from.clone());
+        }
+        if let Some(to) = &query.to {
+            sql.push_str(" AND period <= ?");
+            args.push(to.clone());
+        }
+        if !query.group_by.is_empty() {
+            let cols: Vec<&str> = query.group_by.iter().map(|d| d.column()).collect();
+            sql.push_str(&format!(" GROUP BY {0} ORDER BY {0}", cols.join(", ")));
+        }
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare(&sql).map_err(|e| self.db_error(e))?;
+        let width = query.group_by.len();
+        let rows = stmt
+            .query_map(params_from_iter(args.iter()), |r| {
+                let mut dims = BTreeMap::new();
+                for (i, d) in query.group_by.iter().enumerate() {
+                    dims.insert(d.name(), r.get::<_, String>(i)?);
+                }
+                Ok((dims, r.get::<_, Option<i64>>(width)?.unwrap_or(0)))
+            })
+            .map_err(|e| self.db_error(e))?;
+        let mut cells = Vec::new();
+        for row in rows {
+            let (dimensions, n) = row.map_err(|e| self.db_error(e))?;
+            if n == 0 && width > 0 {
+                continue;
+            }
+            cells.push((dimensions, n));
+        }
+        Ok(cells)
+    }
+
+    /// Totals of the whole pipeline.
+    pub fn summary(&self) -> Result<Summary, StoreError> {
+        let scalar = |sql: &str| -> Result<i64, StoreError> {
+            let conn = lock(&self.reader);
+            conn.query_row(sql, [], |r| r.get::<_, Option<i64>>(0))
+                .map(|v| v.unwrap_or(0))
+                .map_err(|e| self.db_error(e))
+        };
+        Ok(Summary {
+            notifications_counted: scalar("SELECT SUM(n) FROM agg_counts")?,
+            notifications_rejected: scalar("SELECT COUNT(*) FROM notifications WHERE status = 'rejected'")?,
+            notifications_withdrawn: scalar("SELECT COUNT(*) FROM notifications WHERE status = 'withdrawn'")?,
+            zero_reports: scalar("SELECT COUNT(*) FROM zero_reports")?,
+            reporters: scalar("SELECT COUNT(DISTINCT reporter) FROM notifications WHERE status = 'validated'")?,
+            dead_letters: scalar("SELECT COUNT(*) FROM dead_letters")?,
+            by_year: self.counts(&CountQuery {
+                group_by: vec![Dimension::Year],
+                ..CountQuery::default()
+            })?,
+        })
+    }
+
+    /// The processing status of one notification.
+    pub fn notification(&self, id: &str) -> Result<Option<NotificationView>, StoreError> {
+        let conn = lock(&self.reader);
+        let row = conn
+            .query_row(
+                "SELECT n.notification_id, n.version, n.status, n.reporter, r.reasons
+                 FROM notifications n LEFT JOIN rejections r
+                   ON r.notification_id = n.notification_id AND r.version = n.version
+                 WHERE n.notification_id = ?1",
+                [id],
+                |r| {
+                    Ok(NotificationView {
+                        notification_id: r.get(0)?,
+                        version: r.get(1)?,
+                        status: r.get(2)?,
+                        reporter: r.get(3)?,
+                        reasons: r
+                            .get::<_, Option<String>>(4)?
+                            .and_then(|t| serde_json::from_str(&t).ok()),
+                    })
+                },
+            );
+        match row {
+            Ok(view) => Ok(Some(view)),
+            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+            Err(e) => Err(self.db_error(e)),
+        }
+    }
+}
+
+fn cell(dimensions: BTreeMap<&'static str, String>, n: i64) -> CountCell {
+    let suppressed = n > 0 && n < SUPPRESSION_THRESHOLD;
+    CountCell {
+        dimensions,
+        count: (!suppressed).then_some(n),
+        suppressed,
+    }
+}

@@ -1,0 +1,406 @@
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::Utc;
+use ods_log::LogRecord;
+use ods_processor::{Contribution, Decision, NotificationState, Processor};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+/// Failures of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("embedded store {path}: {source}")]
+    Database {
+        /// Database file.
+        path: String,
+        /// The error.
+        source: rusqlite::Error,
+    },
+    /// A stored value cannot be read back (corruption or a bug).
+    #[error("embedded store: corrupt state for {what}: {reason}")]
+    Corrupt {
+        /// Which row.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What one applied batch did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchStats {
+    /// Records read.
+    pub records: usize,
+    /// Versions counted.
+    pub validated: usize,
+    /// Versions rejected.
+    pub rejected: usize,
+    /// Withdrawals.
+    pub withdrawn: usize,
+    /// Zero reports.
+    pub zero_reports: usize,
+    /// Redeliveries and stale versions.
+    pub skipped: usize,
+    /// Undecodable records.
+    pub dead_letters: usize,
+    /// The next offset to read.
+    pub next_offset: i64,
+}
+
+/// The embedded store: one writer connection (the processor) and one reader (queries).
+pub struct EmbeddedStore {
+    pub(crate) path: PathBuf,
+    writer: Mutex<Connection>,
+    pub(crate) reader: Mutex<Connection>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS checkpoints (
+    source TEXT PRIMARY KEY,
+    next_offset INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS notifications (
+    notification_id TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    reporter TEXT NOT NULL,
+    state TEXT NOT NULL,
+    validated BLOB,
+    source_offset INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notifications_by_reporter ON notifications (reporter);
+CREATE TABLE IF NOT EXISTS rejections (
+    notification_id TEXT,
+    version INTEGER NOT NULL,
+    reporter TEXT NOT NULL,
+    reasons TEXT NOT NULL,
+    source_offset INTEGER NOT NULL,
+    rejected_at INTEGER NOT NULL,
+    PRIMARY KEY (notification_id, version)
+);
+CREATE TABLE IF NOT EXISTS agg_counts (
+    period TEXT NOT NULL, year INTEGER NOT NULL, quarter INTEGER NOT NULL,
+    sector_code TEXT NOT NULL, sbi_section TEXT NOT NULL,
+    diagnosis_code TEXT NOT NULL, diagnosis_group TEXT NOT NULL,
+    primary_exposure TEXT NOT NULL, primary_exposure_group TEXT NOT NULL,
+    sex TEXT NOT NULL, age_band TEXT NOT NULL, detection_route TEXT NOT NULL, consequence TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (period, sector_code, diagnosis_code, primary_exposure, sex, age_band, detection_route, consequence)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS agg_exposures (
+    period TEXT NOT NULL, sector_code TEXT NOT NULL, sbi_section TEXT NOT NULL,
+    diagnosis_code TEXT NOT NULL, diagnosis_group TEXT NOT NULL,
+    exposure_code TEXT NOT NULL, exposure_group TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (period, sector_code, diagnosis_code, exposure_code)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS zero_reports (
+    reporter TEXT NOT NULL, period TEXT NOT NULL, service TEXT NOT NULL,
+    PRIMARY KEY (reporter, period)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dead_letters (
+    source TEXT NOT NULL, source_offset INTEGER NOT NULL, error TEXT NOT NULL, payload BLOB NOT NULL,
+    failed_at INTEGER NOT NULL,
+    PRIMARY KEY (source, source_offset)
+);";
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the store at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = |source| StoreError::Database {
+            path: path.display().to_string(),
+            source,
+        };
+        let open = || -> rusqlite::Result<Connection> {
+            let conn = Connection::open(path)?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            conn.busy_timeout(Duration::from_secs(10))?;
+            Ok(conn)
+        };
+        let writer = open().map_err(db)?;
+        writer.execute_batch(SCHEMA).map_err(db)?;
+        let reader = open().map_err(db)?;
+        Ok(EmbeddedStore {
+            path: path.to_path_buf(),
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+        })
+    }
+
+    pub(crate) fn db_error(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Database {
+            path: self.path.display().to_string(),
+            source,
+        }
+    }
+
+    /// The next offset to process for `source` (0 when never processed).
+    pub fn checkpoint(&self, source: &str) -> Result<i64, StoreError> {
+        let conn = lock(&self.reader);
+        conn.query_row(
+            "SELECT next_offset FROM checkpoints WHERE source = ?1",
+            params![source],
+            |r| r.get(0),
+        )
+        .optional()
+        .map(|o| o.unwrap_or(0))
+        .map_err(|e| self.db_error(e))
+    }
+
+    /// Decides and applies `records` (consecutive, from the stored position of `source`) in one
+    /// transaction together with the new position. Records before the stored position are
+    /// ignored, so a redelivered batch changes nothing. Blocking: call from a blocking context.
+    pub fn apply_batch(
+        &self,
+        source: &str,
+        partition: i32,
+        processor: &Processor,
+        records: &[LogRecord],
+    ) -> Result<BatchStats, StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction().map_err(|e| self.db_error(e))?;
+        let start: i64 = tx
+            .query_row(
+                "SELECT next_offset FROM checkpoints WHERE source = ?1",
+                params![source],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.db_error(e))?
+            .unwrap_or(0);
+        let mut stats = BatchStats {
+            next_offset: start,
+            ..BatchStats::default()
+        };
+        let now = Utc::now();
+        for record in records.iter().filter(|r| r.offset >= start) {
+            stats.records += 1;
+            let (subject, decision) =
+                match processor.decode(source, partition, record.offset, &record.payload, now) {
+                    Err(dead) => (None, Decision::DeadLetter(dead)),
+                    Ok(event) => {
+                        let id = event.notification_id().map(|id| id.to_string());
+                        let previous = match &id {
+                            Some(id) => load_state(&tx, id).map_err(|e| self.wrap(e))?,
+                            None => None,
+                        };
+                        let decision = processor.decide(
+                            previous.as_ref(),
+                            &event,
+                            partition,
+                            record.offset,
+                            &record.payload,
+                        );
+                        (id.map(|id| (id, event.reporter().to_string())), decision)
+                    }
+                };
+            apply(&tx, source, record.offset, subject.as_ref(), &decision, &mut stats)
+                .map_err(|e| self.wrap(e))?;
+            stats.next_offset = record.offset + 1;
+        }
+        tx.execute(
+            "INSERT INTO checkpoints (source, next_offset) VALUES (?1, ?2)
+             ON CONFLICT (source) DO UPDATE SET next_offset = excluded.next_offset",
+            params![source, stats.next_offset],
+        )
+        .map_err(|e| self.db_error(e))?;
+        tx.commit().map_err(|e| self.db_error(e))?;
+        Ok(stats)
+    }
+
+    /// Deletes all derived data and positions, so the next run rebuilds everything from the log
+    /// (`ods replay`).
+    pub fn reset(&self) -> Result<(), StoreError> {
+        let conn = lock(&self.writer);
+        conn.execute_batch(
+            "BEGIN; DELETE FROM checkpoints; DELETE FROM notifications; DELETE FROM rejections;
+             DELETE FROM agg_counts; DELETE FROM agg_exposures; DELETE FROM zero_reports;
+             DELETE FROM dead_letters; COMMIT;",
+        )
+        .map_err(|e| self.db_error(e))
+    }
+
+    fn wrap(&self, e: ApplyError) -> StoreError {
+        match e {
+            ApplyError::Db(source) => self.db_error(source),
+            ApplyError::Corrupt(what, reason) => StoreError::Corrupt { what, reason },
+        }
+    }
+}
+
+pub(crate) fn lock(m: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+enum ApplyError {
+    Db(rusqlite::Error),
+    Corrupt(String, String),
+}
+
+impl From<rusqlite::Error> for ApplyError {
+    fn from(e: rusqlite::Error) -> Self {
+        ApplyError::Db(e)
+    }
+}
+
+fn load_state(tx: &Transaction<'_>, id: &str) -> Result<Option<NotificationState>, ApplyError> {
+    let text: Option<String> = tx
+        .query_row(
+            "SELECT state FROM notifications WHERE notification_id = ?1",
+            params![id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    text.map(|t| {
+        serde_json::from_str(&t).map_err(|e| ApplyError::Corrupt(format!("notification {id}"), e.to_string()))
+    })
+    .transpose()
+}
+
+fn apply(
+    tx: &Transaction<'_>,
+    source: &str,
+    offset: i64,
+    subject: Option<&(String, String)>,
+    decision: &Decision,
+    stats: &mut BatchStats,
+) -> Result<(), ApplyError> {
+    let now = Utc::now().timestamp_millis();
+    match decision {
+        Decision::Count {
+            state,
+            retract,
+            add,
+            validated,
+        } => {
+            if let Some(old) = retract {
+                add_counts(tx, old, -1)?;
+            }
+            add_counts(tx, add, 1)?;
+            let bytes = ods_wire::encode_record(validated.as_ref())
+                .map_err(|e| ApplyError::Corrupt("validated record".into(), e.to_string()))?;
+            save_state(tx, &validated.notification_id, &validated.reporter_pseudonym, state, Some(&bytes), offset, now)?;
+            stats.validated += 1;
+        }
+        Decision::Reject {
+            state,
+            retract,
+            rejection,
+        } => {
+            if let Some(old) = retract {
+                add_counts(tx, old, -1)?;
+            }
+            let id = rejection.notification_id.clone().unwrap_or_default();
+            save_state(tx, &id, &rejection.reporter_pseudonym, state, None, offset, now)?;
+            let reasons = serde_json::to_string(&rejection.reasons.iter().map(|r| {
+                serde_json::json!({"field": r.field, "value": r.value, "rule": r.rule, "message": r.message, "message_nl": r.message_nl})
+            }).collect::<Vec<_>>()).unwrap_or_default();
+            tx.execute(
+                "INSERT OR REPLACE INTO rejections (notification_id, version, reporter, reasons, source_offset, rejected_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id, rejection.version, rejection.reporter_pseudonym, reasons, offset, rejection.rejected_at],
+            )?;
+            stats.rejected += 1;
+        }
+        Decision::Withdraw { state, retract } => {
+            if let Some(old) = retract {
+                add_counts(tx, old, -1)?;
+            }
+            if let Some((id, reporter)) = subject {
+                save_state(tx, id, reporter, state, None, offset, now)?;
+            }
+            stats.withdrawn += 1;
+        }
+        Decision::ZeroReport {
+            reporter,
+            service,
+            period,
+        } => {
+            tx.execute(
+                "INSERT OR IGNORE INTO zero_reports (reporter, period, service) VALUES (?1, ?2, ?3)",
+                params![reporter, period.to_string(), service],
+            )?;
+            stats.zero_reports += 1;
+        }
+        Decision::Skip { .. } => stats.skipped += 1,
+        Decision::DeadLetter(dead) => {
+            tx.execute(
+                "INSERT OR REPLACE INTO dead_letters (source, source_offset, error, payload, failed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![source, offset, dead.error, dead.payload, dead.failed_at],
+            )?;
+            tracing::warn!(source, offset, error = %dead.error, "undecodable record sent to dead letters");
+            stats.dead_letters += 1;
+        }
+    }
+    Ok(())
+}
+
+fn save_state(
+    tx: &Transaction<'_>,
+    id: &str,
+    reporter: &str,
+    state: &NotificationState,
+    validated: Option<&[u8]>,
+    offset: i64,
+    now: i64,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO notifications (notification_id, version, status, reporter, state, validated, source_offset, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (notification_id) DO UPDATE SET version = excluded.version, status = excluded.status,
+           reporter = excluded.reporter, state = excluded.state, validated = excluded.validated,
+           source_offset = excluded.source_offset, updated_at = excluded.updated_at",
+        params![
+            id,
+            state.version,
+            state.status.as_str(),
+            reporter,
+            serde_json::to_string(state).unwrap_or_default(),
+            validated,
+            offset,
+            now
+        ],
+    )?;
+    Ok(())
+}
+
+fn add_counts(tx: &Transaction<'_>, c: &Contribution, delta: i64) -> rusqlite::Result<()> {
+    let k = &c.key;
+    tx.execute(
+        "INSERT INTO agg_counts (period, year, quarter, sector_code, sbi_section, diagnosis_code, diagnosis_group,
+            primary_exposure, primary_exposure_group, sex, age_band, detection_route, consequence, n)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+         ON CONFLICT (period, sector_code, diagnosis_code, primary_exposure, sex, age_band, detection_route, consequence)
+         DO UPDATE SET n = n + excluded.n",
+        params![
+            k.period, k.year, k.quarter, k.sector_code, k.sbi_section, k.diagnosis_code, k.diagnosis_group,
+            k.primary_exposure, k.primary_exposure_group, k.sex, k.age_band, k.detection_route, k.consequence, delta
+        ],
+    )?;
+    tx.execute(
+        "DELETE FROM agg_counts WHERE n = 0 AND period = ?1 AND sector_code = ?2 AND diagnosis_code = ?3
+           AND primary_exposure = ?4 AND sex = ?5 AND age_band = ?6 AND detection_route = ?7 AND consequence = ?8",
+        params![k.period, k.sector_code, k.diagnosis_code, k.primary_exposure, k.sex, k.age_band, k.detection_route, k.consequence],
+    )?;
+    for (code, group) in &c.exposures {
+        tx.execute(
+            "INSERT INTO agg_exposures (period, sector_code, sbi_section, diagnosis_code, diagnosis_group, exposure_code, exposure_group, n)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (period, sector_code, diagnosis_code, exposure_code) DO UPDATE SET n = n + excluded.n",
+            params![k.period, k.sector_code, k.sbi_section, k.diagnosis_code, k.diagnosis_group, code, group, delta],
+        )?;
+        tx.execute(
+            "DELETE FROM agg_exposures WHERE n = 0 AND period = ?1 AND sector_code = ?2 AND diagnosis_code = ?3 AND exposure_code = ?4",
+            params![k.period, k.sector_code, k.diagnosis_code, code],
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,209 @@
+//! The store's aggregates equal the reference fold of the log, whatever the batching, duplicate
+//! records in the log, redelivery from older positions, or dead letters.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use ods_codelists::CodeLists;
+use ods_log::LogRecord;
+use ods_model::{
+    AbsenceBand, Affiliation, Consequence, DetectionRoute, Event, ExposureRef, Notification,
+    NotificationAmended, NotificationFiled, NotificationId, NotificationWithdrawn,
+    ReporterPseudonym, Sex, WithdrawalReason,
+};
+use ods_processor::Processor;
+use ods_store::{CountQuery, Dimension, EmbeddedStore};
+use ods_validation::Limits;
+use proptest::prelude::*;
+use uuid::Uuid;
+
+const VARIANTS: [(&str, &str, &str); 4] = [
+    ("L694", "ER003", "1071"),
+    ("P612", "PS001", "8610"),
+    ("H621", "PH001", "F"),
+    ("L111", "ER003", "F"), // complaint code: rejected by the processor
+];
+
+fn notification(variant: usize, sex: Sex) -> Notification {
+    let (diagnosis, exposure, sector) = VARIANTS[variant];
+    Notification {
+        affiliation: Affiliation::Service("AD0001".into()),
+        diagnosis_code: diagnosis.into(),
+        exposures: vec![ExposureRef { code: exposure.into(), primary: true }],
+        sector_code: sector.into(),
+        occupation_code: "7512".into(),
+        sex,
+        birth_year: 1975,
+        diagnosis_date: NaiveDate::from_ymd_opt(2022, 12, 1).unwrap(),
+        consequence: Consequence::Temporary,
+        absence_band: AbsenceBand::OneToThreeMonths,
+        detection_route: DetectionRoute::AbsenceGuidance,
+        prevention_advice: vec![],
+        guideline_code: None,
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Amend(usize, bool),
+    Withdraw,
+}
+
+fn at(month: u32) -> DateTime<Utc> {
+    NaiveDate::from_ymd_opt(2023, month, 10).unwrap().and_hms_opt(9, 0, 0).unwrap().and_utc()
+}
+
+fn reporter() -> ReporterPseudonym {
+    ReporterPseudonym::from_hex(&"ab".repeat(16)).unwrap()
+}
+
+/// Builds the event stream of one notification.
+fn events_of(n: u128, first: (usize, bool), ops: &[Op]) -> Vec<Event> {
+    let id = NotificationId(Uuid::from_u128(n + 1));
+    let sex = |female: bool| if female { Sex::Female } else { Sex::Male };
+    let month = (n % 12) as u32 + 1;
+    let mut out = vec![Event::Filed(NotificationFiled {
+        event_id: Uuid::from_u128(1000 + n),
+        notification_id: id,
+        reporter: reporter(),
+        notified_at: at(month),
+        notification: notification(first.0, sex(first.1)),
+    })];
+    let mut version = 1;
+    for op in ops {
+        version += 1;
+        match op {
+            Op::Amend(v, female) => out.push(Event::Amended(NotificationAmended {
+                event_id: Uuid::new_v4(),
+                notification_id: id,
+                version,
+                reporter: reporter(),
+                notified_at: at(month),
+                amended_at: at(month),
+                notification: notification(*v, sex(*female)),
+            })),
+            Op::Withdraw => out.push(Event::Withdrawn(NotificationWithdrawn {
+                event_id: Uuid::new_v4(),
+                notification_id: id,
+                version,
+                reporter: reporter(),
+                withdrawn_at: at(month),
+                reason: WithdrawalReason::Duplicate,
+            })),
+        }
+    }
+    out
+}
+
+/// The reference fold, written from the specification: the latest version of each
+/// notification counts when it is not a withdrawal (or after one) and is valid.
+fn reference(streams: &[Vec<Event>]) -> BTreeMap<(String, String, String), i64> {
+    let mut counts = BTreeMap::new();
+    for stream in streams {
+        let mut latest: Option<&Event> = None;
+        for e in stream {
+            if matches!(latest, Some(Event::Withdrawn(_))) {
+                break;
+            }
+            latest = Some(e);
+        }
+        let content = match latest {
+            Some(Event::Filed(f)) => Some((&f.notification, f.notified_at)),
+            Some(Event::Amended(a)) => Some((&a.notification, a.notified_at)),
+            _ => None,
+        };
+        if let Some((n, when)) = content {
+            if n.diagnosis_code == "L111" {
+                continue;
+            }
+            *counts
+                .entry((when.format("%Y-%m").to_string(), n.diagnosis_code.clone(), n.sex.code().to_string()))
+                .or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+fn stored(store: &EmbeddedStore) -> BTreeMap<(String, String, String), i64> {
+    let query = CountQuery {
+        group_by: vec![Dimension::Month, Dimension::Diagnosis, Dimension::Sex],
+        ..CountQuery::default()
+    };
+    let mut out = BTreeMap::new();
+    for (d, n) in store.counts_unsuppressed(&query).unwrap() {
+        out.insert((d["month"].clone(), d["diagnosis"].clone(), d["sex"].clone()), n);
+    }
+    out
+}
+
+fn arb_ops() -> impl Strategy<Value = Vec<Op>> {
+    prop::collection::vec(
+        prop_oneof![
+            4 => (0..VARIANTS.len(), any::<bool>()).prop_map(|(v, f)| Op::Amend(v, f)),
+            1 => Just(Op::Withdraw),
+        ],
+        0..4,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn aggregates_equal_the_reference_fold(
+        firsts in prop::collection::vec((0..VARIANTS.len(), any::<bool>()), 1..40),
+        ops in prop::collection::vec(arb_ops(), 40),
+        interleave_seed in any::<u64>(),
+        duplicate_every in 2usize..7,
+        batch_sizes in prop::collection::vec(1usize..12, 1..20),
+        rewinds in prop::collection::vec(0i64..6, 1..20),
+    ) {
+        let streams: Vec<Vec<Event>> = firsts.iter().enumerate()
+            .map(|(i, first)| events_of(i as u128, *first, &ops[i]))
+            .collect();
+        // interleave the streams, keeping each notification's order
+        let mut cursors = vec![0usize; streams.len()];
+        let mut rng = interleave_seed;
+        let mut log: Vec<Vec<u8>> = Vec::new();
+        loop {
+            let open: Vec<usize> = (0..streams.len()).filter(|&i| cursors[i] < streams[i].len()).collect();
+            if open.is_empty() { break; }
+            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let pick = open[(rng >> 33) as usize % open.len()];
+            let (_, bytes) = ods_wire::encode_event(&streams[pick][cursors[pick]]).unwrap();
+            log.push(bytes.clone());
+            if log.len() % duplicate_every == 0 {
+                log.push(bytes); // a producer retry wrote it twice
+            }
+            cursors[pick] += 1;
+        }
+        log.insert(log.len() / 2, vec![0, 0, 0, 0, 1, 255, 255]); // a poison record
+        let records: Vec<LogRecord> = log.into_iter().enumerate().map(|(i, payload)| LogRecord {
+            topic: "t".into(), offset: i as i64, key: String::new(), payload, appended_at_ms: 0,
+        }).collect();
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(&dir.path().join("store.sqlite")).unwrap();
+        let processor = Processor::new(Arc::new(CodeLists::bundled().unwrap()), Limits::default());
+        let mut position = 0i64;
+        let mut step = 0usize;
+        while position < records.len() as i64 {
+            // redeliver from an older position now and then (consumer restarted before commit)
+            let rewind = rewinds[step % rewinds.len()];
+            let from = (position - rewind).max(0) as usize;
+            let size = batch_sizes[step % batch_sizes.len()];
+            let to = (from + size).min(records.len());
+            let stats = store.apply_batch("t-0", 0, &processor, &records[from..to]).unwrap();
+            position = stats.next_offset.max(position);
+            step += 1;
+        }
+        prop_assert_eq!(store.checkpoint("t-0").unwrap(), records.len() as i64);
+        let expected = reference(&streams);
+        let actual: BTreeMap<_, _> = stored(&store);
+        prop_assert_eq!(actual, expected.clone());
+        let total: i64 = expected.values().sum();
+        prop_assert_eq!(store.summary().unwrap().notifications_counted, total);
+        prop_assert_eq!(store.summary().unwrap().dead_letters, 1);
+    }
+}
