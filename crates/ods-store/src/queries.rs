@@ -112,14 +112,9 @@ pub struct CountQuery {
     pub from: Option<String>,
     /// Last month `YYYY-MM`, inclusive.
     pub to: Option<String>,
-}
-
-/// A bad question.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum QueryError {
-    /// A dimension is used twice in `group_by`.
-    #[error("group_by lists '{0}' twice")]
-    DuplicateDimension(&'static str),
+    /// When set, only these sectors (SBI section letters or finer sector codes): the scope of a
+    /// sector fund.
+    pub sector_scope: Option<Vec<String>>,
 }
 
 /// One answer cell.
@@ -197,6 +192,13 @@ impl EmbeddedStore {
             }
             sql.push_str(&format!(" AND {} IN ({})", d.column(), vec!["?"; values.len()].join(", ")));
             args.extend(values.iter().cloned());
+        }
+        if let Some(scope) = &query.sector_scope {
+            let marks = vec!["?"; scope.len().max(1)].join(", ");
+            sql.push_str(&format!(" AND (sbi_section IN ({marks}) OR sector_code IN ({marks}))"));
+            let values: Vec<String> = if scope.is_empty() { vec![String::new()] } else { scope.clone() };
+            args.extend(values.iter().cloned());
+            args.extend(values);
         }
         if let Some(from) = &query.from {
             sql.push_str(" AND period >= ?");
