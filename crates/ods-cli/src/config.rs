@@ -1,0 +1,142 @@
+//! Configuration: defaults, then a TOML file, then `ODS_*` environment variables and flags.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use ods_codelists::CodeLists;
+use ods_identity::PseudonymKey;
+use serde::Deserialize;
+
+/// The configuration of every `ods` component in embedded mode.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Directory for durable state.
+    pub data_dir: PathBuf,
+    /// HTTP listen address.
+    pub listen: String,
+    /// Directory with replacement code lists (default: the lists built into the binary).
+    pub codelists_dir: Option<PathBuf>,
+    /// File with the pseudonym key (64 hex characters); default `<data_dir>/secrets/pseudonym.key`,
+    /// created on first use. `ODS_PSEUDONYM_KEY` (hex) takes precedence.
+    pub pseudonym_key_file: Option<PathBuf>,
+    /// Requests that may wait for the log writer before intake answers 503.
+    pub log_queue_capacity: usize,
+    /// Records the processor handles per transaction.
+    pub processor_batch_size: usize,
+    /// `pretty` or `json` logs.
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("ods-data"),
+            listen: "127.0.0.1:8080".into(),
+            codelists_dir: None,
+            pseudonym_key_file: None,
+            log_queue_capacity: 4096,
+            processor_batch_size: 2000,
+            log_format: "pretty".into(),
+        }
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+impl Config {
+    /// Loads defaults, the file (if any), then the environment; `data_dir` from the command line
+    /// wins over both.
+    pub fn load(file: Option<&Path>, data_dir: Option<PathBuf>) -> Result<Self> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("config file {}", path.display()))?
+            }
+            None => Config::default(),
+        };
+        if let Some(v) = env("ODS_LISTEN") {
+            config.listen = v;
+        }
+        if let Some(v) = env("ODS_CODELISTS_DIR") {
+            config.codelists_dir = Some(v.into());
+        }
+        if let Some(v) = env("ODS_PSEUDONYM_KEY_FILE") {
+            config.pseudonym_key_file = Some(v.into());
+        }
+        if let Some(v) = env("ODS_LOG_FORMAT") {
+            config.log_format = v;
+        }
+        if let Some(v) = env("ODS_LOG_QUEUE_CAPACITY") {
+            config.log_queue_capacity = v.parse().context("ODS_LOG_QUEUE_CAPACITY must be a whole number")?;
+        }
+        if let Some(dir) = data_dir {
+            config.data_dir = dir;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.log_queue_capacity == 0 {
+            anyhow::bail!("log_queue_capacity must be at least 1");
+        }
+        if self.processor_batch_size == 0 {
+            anyhow::bail!("processor_batch_size must be at least 1");
+        }
+        if !["pretty", "json"].contains(&self.log_format.as_str()) {
+            anyhow::bail!("log_format '{}' must be pretty or json", self.log_format);
+        }
+        Ok(())
+    }
+
+    /// The token database.
+    pub fn tokens_path(&self) -> PathBuf {
+        self.data_dir.join("tokens.sqlite")
+    }
+
+    /// The embedded log.
+    pub fn log_path(&self) -> PathBuf {
+        self.data_dir.join("log.sqlite")
+    }
+
+    /// The embedded store.
+    pub fn store_path(&self) -> PathBuf {
+        self.data_dir.join("store.sqlite")
+    }
+
+    /// The code lists in use; a malformed file fails with file, line and reason.
+    pub fn code_lists(&self) -> Result<CodeLists> {
+        Ok(match &self.codelists_dir {
+            Some(dir) => CodeLists::load_dir(dir)?,
+            None => CodeLists::bundled()?,
+        })
+    }
+
+    /// The pseudonym key: `ODS_PSEUDONYM_KEY`, else the key file (created when missing).
+    pub fn pseudonym_key(&self) -> Result<PseudonymKey> {
+        if let Some(hex) = env("ODS_PSEUDONYM_KEY") {
+            return PseudonymKey::from_hex(&hex).context("ODS_PSEUDONYM_KEY");
+        }
+        let path = self
+            .pseudonym_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secrets").join("pseudonym.key"));
+        Ok(PseudonymKey::load_or_create(&path)?)
+    }
+}
+
+/// Sets up `tracing` (`RUST_LOG` filter, default `info`).
+pub fn init_tracing(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if config.log_format == "json" {
+        let _ = builder.json().try_init();
+    } else {
+        let _ = builder.try_init();
+    }
+}

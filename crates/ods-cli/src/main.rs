@@ -1,0 +1,238 @@
+//! `ods`: occupational disease surveillance.
+//!
+//! One binary, one subcommand per job: `ods run` runs the whole pipeline in one process
+//! (embedded mode); `ods generate` writes demo data; `ods tokens` manages API tokens; `ods replay`
+//! rebuilds the aggregates from the log.
+
+mod config;
+mod demo;
+mod runner;
+mod server;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use ods_identity::{BigNumber, Principal, Pseudonymizer, Role, TokenStore};
+use ods_model::Affiliation;
+
+use crate::config::Config;
+
+/// Occupational disease surveillance: notifications in, prevention signals out.
+#[derive(Parser, Debug)]
+#[command(name = "ods", version, about, long_about = None)]
+struct Cli {
+    /// Configuration file (TOML); values there are overridden by ODS_* environment variables and flags.
+    #[arg(long, global = true, env = "ODS_CONFIG")]
+    config: Option<PathBuf>,
+    /// Directory for all durable state (log, store, tokens, pseudonym key).
+    #[arg(long, global = true, env = "ODS_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run intake, processor, store and query API in one process (embedded mode).
+    Run(RunArgs),
+    /// Write deterministic, realistic demo data as NDJSON.
+    Generate(GenerateArgs),
+    /// Create, list and revoke API tokens (works while the server runs).
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCommand,
+    },
+    /// Rebuild every aggregate from the log (run while the server is stopped).
+    Replay,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Address to serve the API on.
+    #[arg(long, env = "ODS_LISTEN")]
+    listen: Option<String>,
+    /// On first start, generate and load demo data (2014-2023) and create demo tokens.
+    #[arg(long, env = "ODS_DEMO")]
+    demo: bool,
+}
+
+#[derive(Args, Debug)]
+struct GenerateArgs {
+    /// First year.
+    #[arg(long, default_value_t = 2014)]
+    from: i32,
+    /// Last year.
+    #[arg(long, default_value_t = 2023)]
+    to: i32,
+    /// Seed: the same seed gives byte-identical output.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Output file ('-' for standard output).
+    #[arg(long, default_value = "-")]
+    out: String,
+    /// Scenario file (JSON) with planted signals.
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+    /// Multiplies national volumes (0.1 = a tenth).
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+    /// Number of company doctors.
+    #[arg(long, default_value_t = 1750)]
+    doctors: usize,
+}
+
+#[derive(Subcommand, Debug)]
+enum TokensCommand {
+    /// Create a token and print it (alone, on standard output).
+    Create(CreateTokenArgs),
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by id (or by the token itself).
+    Revoke {
+        /// Token id as shown by `ods tokens list`.
+        id: String,
+    },
+}
+
+#[derive(Args, Debug)]
+struct CreateTokenArgs {
+    /// reporter, analyst, sector_fund or admin.
+    #[arg(long)]
+    role: String,
+    /// BIG number of the doctor (reporter tokens); only its pseudonym is stored.
+    #[arg(long)]
+    big: Option<String>,
+    /// Occupational health service of the doctor (reporter tokens).
+    #[arg(long)]
+    service_id: Option<String>,
+    /// The doctor is self-employed (reporter tokens, instead of --service-id).
+    #[arg(long)]
+    self_employed: bool,
+    /// Comma-separated sector codes (sector_fund tokens), e.g. F or 1071,1072.
+    #[arg(long, value_delimiter = ',')]
+    sectors: Vec<String>,
+    /// A label for administrators (no personal data).
+    #[arg(long, default_value = "")]
+    label: String,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load(cli.config.as_deref(), cli.data_dir.clone())?;
+    match cli.command {
+        Command::Run(args) => {
+            let mut config = config;
+            if let Some(listen) = args.listen {
+                config.listen = listen;
+            }
+            config::init_tracing(&config);
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(server::run(config, args.demo))
+        }
+        Command::Generate(args) => generate(args),
+        Command::Tokens { command } => tokens(&config, command),
+        Command::Replay => {
+            config::init_tracing(&config);
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(runner::replay(&config))
+        }
+    }
+}
+
+fn generate(args: GenerateArgs) -> Result<()> {
+    let lists = ods_codelists::CodeLists::bundled().context("loading the code lists")?;
+    let reference = ods_codelists::reference::ReferenceData::bundled().context("loading reference data")?;
+    let scenario = match &args.scenario {
+        Some(path) => {
+            let s = ods_generator::Scenario::load(path)?;
+            s.check(&lists, &path.display().to_string())?;
+            s
+        }
+        None => ods_generator::Scenario::default(),
+    };
+    let cfg = ods_generator::GeneratorConfig {
+        from: args.from,
+        to: args.to,
+        seed: args.seed,
+        doctors: args.doctors,
+        scale: args.scale,
+        scenario,
+        ..ods_generator::GeneratorConfig::default()
+    };
+    let records = ods_generator::generate(&cfg, &lists, &reference)?;
+    let mut out = String::new();
+    for r in &records {
+        out.push_str(&serde_json::to_string(r)?);
+        out.push('\n');
+    }
+    if args.out == "-" {
+        use std::io::Write;
+        std::io::stdout().write_all(out.as_bytes())?;
+    } else {
+        std::fs::write(&args.out, out).with_context(|| format!("writing {}", args.out))?;
+        eprintln!("wrote {} records to {}", records.len(), args.out);
+    }
+    Ok(())
+}
+
+fn tokens(config: &Config, command: TokensCommand) -> Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let store = TokenStore::open(&config.tokens_path())?;
+    match command {
+        TokensCommand::Create(args) => {
+            let role = Role::parse(&args.role).with_context(|| {
+                format!("unknown role '{}': use reporter, analyst, sector_fund or admin", args.role)
+            })?;
+            let principal = match role {
+                Role::Reporter => {
+                    let big = args.big.as_deref().context("a reporter token needs --big <BIG number>")?;
+                    let big = BigNumber::parse(big)?;
+                    let affiliation = match (&args.service_id, args.self_employed) {
+                        (Some(id), false) => {
+                            let lists = config.code_lists()?;
+                            if lists.services.get(id).is_none() {
+                                anyhow::bail!("--service-id '{id}' is not in the services code list");
+                            }
+                            Affiliation::Service(id.clone())
+                        }
+                        (None, true) => Affiliation::SelfEmployed,
+                        _ => anyhow::bail!("a reporter token needs either --service-id <ID> or --self-employed"),
+                    };
+                    let key = config.pseudonym_key()?;
+                    Principal::Reporter {
+                        pseudonym: Pseudonymizer::new(key).pseudonym(&big),
+                        affiliation,
+                    }
+                }
+                Role::Analyst => Principal::Analyst,
+                Role::Admin => Principal::Admin,
+                Role::SectorFund => Principal::SectorFund {
+                    sectors: args.sectors.clone(),
+                },
+            };
+            let token = store.create(&principal, &args.label)?;
+            println!("{token}");
+        }
+        TokensCommand::List => {
+            for t in store.list()? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    t.id,
+                    t.role.as_str(),
+                    t.service.as_deref().unwrap_or("-"),
+                    if t.sectors.is_empty() { "-".to_string() } else { t.sectors.join(",") },
+                    t.revoked_at.map(|r| format!("revoked {}", r.to_rfc3339())).unwrap_or_else(|| "active".into()),
+                    t.label
+                );
+            }
+        }
+        TokensCommand::Revoke { id } => {
+            store.revoke(&id)?;
+            eprintln!("revoked {id}");
+        }
+    }
+    Ok(())
+}
+

@@ -1,0 +1,172 @@
+//! `ods run`: every stage in one process.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use ods_http::HttpMetrics;
+use ods_identity::TokenStore;
+use ods_intake::{EmbeddedSink, Intake, IntakeMetrics, IntakeState};
+use ods_log::EmbeddedLog;
+use ods_processor::Processor;
+use ods_query::QueryState;
+use ods_store::EmbeddedStore;
+use ods_validation::Limits;
+use prometheus::Registry;
+use tokio::sync::watch;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::runner::{self, ProcessorMetrics};
+
+#[derive(Clone)]
+struct OpsState {
+    log: Arc<EmbeddedLog>,
+    store: Arc<EmbeddedStore>,
+    registry: Registry,
+    processor: ProcessorMetrics,
+    codelists: Vec<(String, String)>,
+}
+
+/// Runs until SIGINT/SIGTERM, then drains: the server stops taking requests, in-flight requests
+/// finish, the processor finishes its batch, every task is joined.
+pub async fn run(config: Config, demo: bool) -> Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let lists = Arc::new(config.code_lists().context("loading code lists")?);
+    let key = config.pseudonym_key().context("loading the pseudonym key")?;
+    let tokens = Arc::new(TokenStore::open(&config.tokens_path())?);
+    let log = EmbeddedLog::open(&config.log_path(), config.log_queue_capacity)?;
+    let store = Arc::new(EmbeddedStore::open(&config.store_path())?);
+
+    let registry = Registry::new();
+    let intake_http = HttpMetrics::register(&registry, "ods_intake")?;
+    let query_http = HttpMetrics::register(&registry, "ods_query")?;
+    let intake = Arc::new(Intake::new(
+        lists.clone(),
+        Limits::default(),
+        Arc::new(EmbeddedSink::new(log.clone())),
+        IntakeMetrics::register(&registry)?,
+    ));
+    let processor = Arc::new(Processor::new(lists.clone(), Limits::default()));
+    let processor_metrics = ProcessorMetrics::register(&registry)?;
+
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("binding {} (is another ods running? use --listen)", config.listen))?;
+    let address = listener.local_addr()?;
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let processor_task = tokio::spawn(runner::run(
+        log.clone(),
+        store.clone(),
+        processor,
+        config.processor_batch_size,
+        processor_metrics.clone(),
+        shutdown_rx.clone(),
+    ));
+
+    let ops = OpsState {
+        log: log.clone(),
+        store: store.clone(),
+        registry: registry.clone(),
+        processor: processor_metrics,
+        codelists: lists.versions().into_iter().map(|(f, v)| (f.to_string(), v.to_string())).collect(),
+    };
+    let app = Router::new()
+        .merge(
+            ods_intake::router(IntakeState {
+                intake: intake.clone(),
+                tokens: tokens.clone(),
+            })
+            .route_layer(from_fn_with_state(intake_http, HttpMetrics::track)),
+        )
+        .merge(
+            ods_query::router(QueryState {
+                store: store.clone(),
+                tokens: tokens.clone(),
+            })
+            .route_layer(from_fn_with_state(query_http, HttpMetrics::track)),
+        )
+        .merge(
+            Router::new()
+                .route("/", get(index))
+                .route("/healthz", get(|| async { "ok\n" }))
+                .route("/readyz", get(readyz))
+                .route("/metrics", get(metrics))
+                .with_state(ops),
+        )
+        .layer(TraceLayer::new_for_http());
+
+    tracing::info!(%address, data_dir = %config.data_dir.display(), "ods is serving");
+    println!("ods is running at http://{address}  (GET /healthz, /readyz, /metrics; API under /api/v1)");
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+    });
+
+    if demo {
+        crate::demo::prepare(&config.data_dir, &intake, &tokens, &key, &log).await?;
+    }
+
+    let served = server.await.context("server task")?;
+    tracing::info!("shutting down: draining the processor");
+    let _ = shutdown_tx.send(true);
+    processor_task.await.context("processor task")?;
+    served.context("serving HTTP")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+async fn readyz(State(ops): State<OpsState>) -> Response {
+    let log_writer = ops.log.is_open();
+    let store = ops.store.clone();
+    let store_ok = tokio::task::spawn_blocking(move || store.checkpoint(runner::SOURCE).is_ok())
+        .await
+        .unwrap_or(false);
+    let ready = log_writer && store_ok;
+    let body = serde_json::json!({
+        "ready": ready,
+        "log_writer": log_writer,
+        "store": store_ok,
+        "processor_lag_records": ops.processor.lag(),
+        "codelists": ops.codelists,
+    });
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body)).into_response()
+}
+
+async fn metrics(State(ops): State<OpsState>) -> Response {
+    ods_http::render_metrics(&ops.registry)
+}
+
+async fn index() -> Html<&'static str> {
+    Html(include_str!("index.html"))
+}

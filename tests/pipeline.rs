@@ -1,0 +1,329 @@
+//! System tests: the real `ods` binary as a user runs it.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const ODS: &str = env!("CARGO_BIN_EXE_ods");
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(data_dir: &Path) -> Server {
+        Self::start_with(data_dir, &[])
+    }
+
+    fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+        let mut command = Command::new(ODS);
+        command
+            .args(["--data-dir", data_dir.to_str().unwrap(), "run", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .env("RUST_LOG", "warn");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("start ods run");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            let line = lines.next().expect("ods run exited before serving").unwrap();
+            if let Some(rest) = line.strip_prefix("ods is running at ") {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, base }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap(); // SIGKILL
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ods(data_dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(ODS)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .output()
+        .expect("run ods")
+}
+
+fn token(data_dir: &Path, args: &[&str]) -> String {
+    let mut all = vec!["tokens", "create"];
+    all.extend_from_slice(args);
+    let out = ods(data_dir, &all);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "the token alone on stdout");
+    text.trim().to_string()
+}
+
+fn valid_body() -> Value {
+    json!({
+        "service_id": "AD0001",
+        "diagnosis_code": "L694",
+        "exposures": [{"code": "ER003", "primary": true}],
+        "sector_code": "1071",
+        "occupation_code": "7512",
+        "sex": "F",
+        "birth_year": 1980,
+        "diagnosis_date": "2024-03-01",
+        "consequence": "temporary",
+        "absence_band": "1to3m",
+        "detection_route": "absence_guidance",
+        "prevention_advice": ["organisational"]
+    })
+}
+
+async fn counted(client: &reqwest::Client, server: &Server, analyst: &str) -> i64 {
+    let summary: Value = client
+        .get(server.url("/api/v1/stats/summary"))
+        .bearer_auth(analyst)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    summary["notifications_counted"].as_i64().unwrap()
+}
+
+/// Polls until the counted total reaches `expected` (generous deadline for loaded CI machines;
+/// the observed latency is printed).
+async fn wait_counted(client: &reqwest::Client, server: &Server, analyst: &str, expected: i64) -> Duration {
+    let started = Instant::now();
+    loop {
+        let n = counted(client, server, analyst).await;
+        if n == expected {
+            return started.elapsed();
+        }
+        assert!(n < expected, "counted {n}, more than the {expected} filed");
+        assert!(started.elapsed() < Duration::from_secs(30), "only {n} of {expected} counted after 30 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_valid_notification_is_accepted_and_counted_an_invalid_one_gets_every_violation() {
+    let dir = tempfile::tempdir().unwrap();
+    let reporter = token(dir.path(), &["--role", "reporter", "--big", "19012345601", "--service-id", "AD0001"]);
+    let analyst = token(dir.path(), &["--role", "analyst"]);
+    let server = Server::start(dir.path());
+    let client = reqwest::Client::new();
+
+    assert_eq!(reqwest::get(server.url("/healthz")).await.unwrap().status(), 200);
+    assert_eq!(reqwest::get(server.url("/readyz")).await.unwrap().status(), 200);
+
+    let response = client
+        .post(server.url("/api/v1/notifications"))
+        .bearer_auth(&reporter)
+        .json(&valid_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let accepted: Value = response.json().await.unwrap();
+    assert_eq!(accepted["status"], "accepted");
+    assert_eq!(accepted["version"], 1);
+    assert!(uuid::Uuid::parse_str(accepted["id"].as_str().unwrap()).is_ok());
+    let latency = wait_counted(&client, &server, &analyst, 1).await;
+    eprintln!("accepted -> counted in {latency:?}");
+
+    let mut bad = valid_body();
+    bad["diagnosis_code"] = json!("L111");
+    bad["sex"] = json!("V");
+    bad["worker_name"] = json!("J. Jansen");
+    let response = client
+        .post(server.url("/api/v1/notifications"))
+        .bearer_auth(&reporter)
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    let problem: Value = response.json().await.unwrap();
+    let violations = problem["violations"].as_array().unwrap();
+    let rules: Vec<&str> = violations.iter().map(|v| v["rule"].as_str().unwrap()).collect();
+    assert_eq!(rules.len(), 3, "{problem}");
+    for rule in ["diagnosis.complaint_code", "sex.invalid", "field.unknown"] {
+        assert!(rules.contains(&rule), "{rule} missing in {problem}");
+    }
+    for v in violations {
+        for key in ["field", "value", "rule", "message", "message_nl"] {
+            assert!(!v[key].is_null(), "{key} missing in {v}");
+        }
+    }
+
+    // no token, wrong role, malformed JSON
+    let status = |r: reqwest::Response| r.status().as_u16();
+    let url = server.url("/api/v1/notifications");
+    assert_eq!(status(client.post(&url).json(&valid_body()).send().await.unwrap()), 401);
+    assert_eq!(status(client.post(&url).bearer_auth(&analyst).json(&valid_body()).send().await.unwrap()), 403);
+    let malformed = client.post(&url).bearer_auth(&reporter).header("content-type", "application/json").body("{").send().await.unwrap();
+    assert_eq!(status(malformed), 400);
+    assert_eq!(counted(&client, &server, &analyst).await, 1);
+
+    // a zero report
+    let zero = client
+        .post(server.url("/api/v1/zero-reports"))
+        .bearer_auth(&reporter)
+        .json(&json!({"period": "2024-03"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zero.status(), 202);
+
+    // metrics have the conventional names
+    let metrics = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
+    for name in ["ods_intake_requests_total", "ods_intake_validation_failures_total", "ods_processor_events_total", "ods_intake_request_duration_seconds"] {
+        assert!(metrics.contains(name), "{name} missing from /metrics");
+    }
+    assert!(!metrics.contains("19012345601"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_right_after_202_loses_nothing_and_counts_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let reporter = token(dir.path(), &["--role", "reporter", "--big", "19012345602", "--self-employed"]);
+    let analyst = token(dir.path(), &["--role", "analyst"]);
+    let client = reqwest::Client::new();
+    let mut ids = Vec::new();
+    let server = Server::start(dir.path());
+    for i in 0..25 {
+        let mut body = valid_body();
+        body.as_object_mut().unwrap().remove("service_id");
+        body["self_employed"] = json!(true);
+        body["birth_year"] = json!(1960 + i);
+        let response = client
+            .post(server.url("/api/v1/notifications"))
+            .bearer_auth(&reporter)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        ids.push(response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string());
+    }
+    server.kill(); // right after the last 202
+
+    let server = Server::start(dir.path());
+    wait_counted(&client, &server, &analyst, 25).await;
+    server.kill();
+
+    // again: a restart replays nothing twice
+    let server = Server::start(dir.path());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(counted(&client, &server, &analyst).await, 25);
+    drop(server);
+
+    // the log holds each accepted notification exactly once
+    let log = ods_log::EmbeddedLog::open(&dir.path().join("log.sqlite"), 1).unwrap();
+    let records = log.read_from("ods.notifications.v1", 0, 1000).unwrap();
+    let mut logged: Vec<String> = records
+        .iter()
+        .map(|r| ods_wire::decode_event(&r.payload).unwrap().notification_id().unwrap().to_string())
+        .collect();
+    logged.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(logged, expected);
+    drop(log);
+    // no file of the data directory (databases, WAL files, key) holds the BIG number
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(!String::from_utf8_lossy(&bytes).contains("19012345602"), "{}", path.display());
+        }
+    }
+    // replay rebuilds the same aggregates
+    let out = ods(dir.path(), &["replay"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let server = Server::start(dir.path());
+    assert_eq!(counted(&client, &server, &analyst).await, 25);
+}
+
+#[test]
+fn generate_is_byte_identical_per_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |seed: &str, name: &str| {
+        let out = dir.path().join(name);
+        let status = Command::new(ODS)
+            .args(["generate", "--from", "2022", "--to", "2023", "--seed", seed, "--scale", "0.3", "--out"])
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::fs::read(out).unwrap()
+    };
+    let a = run("7", "a.ndjson");
+    assert_eq!(a, run("7", "b.ndjson"));
+    assert_ne!(a, run("8", "c.ndjson"));
+    let first: Value = serde_json::from_slice(a.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert!(first["kind"].is_string());
+}
+
+#[test]
+fn a_malformed_code_list_stops_startup_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let lists = dir.path().join("lists");
+    std::fs::create_dir(&lists).unwrap();
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/codelists");
+    for name in ["diagnoses.csv", "exposures.csv", "sectors.csv", "occupations.csv", "services.csv", "guidelines.csv"] {
+        std::fs::copy(source.join(name), lists.join(name)).unwrap();
+    }
+    let text = std::fs::read_to_string(lists.join("sectors.csv")).unwrap();
+    std::fs::write(lists.join("sectors.csv"), format!("{text}9999,99,ZZ,class,x,y,2008-01-01,,\n")).unwrap();
+    let line = text.lines().count() + 1;
+    let out = Command::new(ODS)
+        .args(["--data-dir", dir.path().join("data").to_str().unwrap(), "run", "--listen", "127.0.0.1:0"])
+        .env("ODS_CODELISTS_DIR", &lists)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("sectors.csv:{line}:")), "{stderr}");
+    assert!(stderr.contains("ZZ"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_can_be_listed_and_revoked_while_the_server_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let analyst = token(dir.path(), &["--role", "analyst", "--label", "test"]);
+    let server = Server::start(dir.path());
+    let client = reqwest::Client::new();
+    let get = |t: String| client.get(server.url("/api/v1/stats/summary")).bearer_auth(t).send();
+    assert_eq!(get(analyst.clone()).await.unwrap().status(), 200);
+    let fund = token(dir.path(), &["--role", "sector_fund", "--sectors", "F,1071"]);
+    assert_eq!(get(fund).await.unwrap().status(), 403);
+    let list = String::from_utf8(ods(dir.path(), &["tokens", "list"]).stdout).unwrap();
+    assert_eq!(list.lines().count(), 2);
+    assert!(!list.contains(analyst.rsplit('_').next().unwrap()), "secrets are never listed");
+    let id = analyst.split('_').nth(1).unwrap();
+    assert!(ods(dir.path(), &["tokens", "revoke", id]).status.success());
+    assert_eq!(get(analyst).await.unwrap().status(), 401);
+    let bad = ods(dir.path(), &["tokens", "create", "--role", "reporter", "--big", "123", "--self-employed"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("11 digits"));
+}
