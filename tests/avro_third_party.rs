@@ -4,6 +4,8 @@
 //! with a notice, unless `ODS_THIRD_PARTY_TESTS=1` (set by `tests/run.sh` and CI), where a
 //! missing tool is a failure.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 use std::path::Path;
 use std::process::Command;
 
@@ -30,8 +32,14 @@ fn notification() -> Notification {
         affiliation: Affiliation::Service("AD0001".into()),
         diagnosis_code: "R612".into(),
         exposures: vec![
-            ExposureRef { code: "CH012".into(), primary: true },
-            ExposureRef { code: "CH013".into(), primary: false },
+            ExposureRef {
+                code: "CH012".into(),
+                primary: true,
+            },
+            ExposureRef {
+                code: "CH013".into(),
+                primary: false,
+            },
         ],
         sector_code: "1071".into(),
         occupation_code: "7512".into(),
@@ -41,7 +49,10 @@ fn notification() -> Notification {
         consequence: Consequence::Temporary,
         absence_band: AbsenceBand::OneToThreeMonths,
         detection_route: DetectionRoute::PmoPago,
-        prevention_advice: vec![PreventionAdvice::PersonalProtectiveEquipment, PreventionAdvice::Technical],
+        prevention_advice: vec![
+            PreventionAdvice::PersonalProtectiveEquipment,
+            PreventionAdvice::Technical,
+        ],
         guideline_code: Some("G001".into()),
     }
 }
@@ -59,11 +70,42 @@ fn fastavro_decodes_every_message_kind() {
     let reporter = ReporterPseudonym::from_hex(&"5e".repeat(16)).unwrap();
     let at = Utc.with_ymd_and_hms(2024, 3, 4, 10, 30, 0).unwrap();
     let id = NotificationId(Uuid::from_u128(42));
-    let events = vec![
-        Event::Filed(NotificationFiled { event_id: Uuid::from_u128(1), notification_id: id, reporter: reporter.clone(), notified_at: at, notification: notification() }),
-        Event::Amended(NotificationAmended { event_id: Uuid::from_u128(2), notification_id: id, version: 2, reporter: reporter.clone(), notified_at: at, amended_at: at, notification: Notification { affiliation: Affiliation::SelfEmployed, guideline_code: None, ..notification() } }),
-        Event::Withdrawn(NotificationWithdrawn { event_id: Uuid::from_u128(3), notification_id: id, version: 3, reporter: reporter.clone(), withdrawn_at: at, reason: WithdrawalReason::NotOccupational }),
-        Event::ZeroReport(ZeroReport { event_id: Uuid::from_u128(4), reporter: reporter.clone(), affiliation: Affiliation::Service("AD0002".into()), period: Period::parse("2024-02").unwrap(), reported_at: at }),
+    let events = [
+        Event::Filed(NotificationFiled {
+            event_id: Uuid::from_u128(1),
+            notification_id: id,
+            reporter: reporter.clone(),
+            notified_at: at,
+            notification: notification(),
+        }),
+        Event::Amended(NotificationAmended {
+            event_id: Uuid::from_u128(2),
+            notification_id: id,
+            version: 2,
+            reporter: reporter.clone(),
+            notified_at: at,
+            amended_at: at,
+            notification: Notification {
+                affiliation: Affiliation::SelfEmployed,
+                guideline_code: None,
+                ..notification()
+            },
+        }),
+        Event::Withdrawn(NotificationWithdrawn {
+            event_id: Uuid::from_u128(3),
+            notification_id: id,
+            version: 3,
+            reporter: reporter.clone(),
+            withdrawn_at: at,
+            reason: WithdrawalReason::NotOccupational,
+        }),
+        Event::ZeroReport(ZeroReport {
+            event_id: Uuid::from_u128(4),
+            reporter: reporter.clone(),
+            affiliation: Affiliation::Service("AD0002".into()),
+            period: Period::parse("2024-02").unwrap(),
+            reported_at: at,
+        }),
     ];
     let dir = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
@@ -77,15 +119,34 @@ fn fastavro_decodes_every_message_kind() {
         notification_id: Some(id.to_string()),
         version: 1,
         reporter_pseudonym: reporter.to_string(),
-        reasons: vec![RejectionReason { field: "diagnosis_code".into(), value: "\"L111\"".into(), rule: "diagnosis.complaint_code".into(), message: "m".into(), message_nl: "n".into() }],
+        reasons: vec![RejectionReason {
+            field: "diagnosis_code".into(),
+            value: "\"L111\"".into(),
+            rule: "diagnosis.complaint_code".into(),
+            message: "m".into(),
+            message_nl: "n".into(),
+        }],
         original_schema_id: 1,
         original_payload: vec![0, 0, 0, 0, 1, 9],
         source_partition: 0,
         source_offset: 12,
         rejected_at: at.timestamp_millis(),
     };
-    let dead = DeadLetter { error: "bad magic".into(), payload: vec![7, 7], source_topic: "ods.notifications.v1".into(), source_partition: 2, source_offset: 99, failed_at: at.timestamp_millis() };
-    for (i, bytes) in [ods_wire::encode_record(&rejected).unwrap(), ods_wire::encode_record(&dead).unwrap()].into_iter().enumerate() {
+    let dead = DeadLetter {
+        error: "bad magic".into(),
+        payload: vec![7, 7],
+        source_topic: "ods.notifications.v1".into(),
+        source_partition: 2,
+        source_offset: 99,
+        failed_at: at.timestamp_millis(),
+    };
+    for (i, bytes) in [
+        ods_wire::encode_record(&rejected).unwrap(),
+        ods_wire::encode_record(&dead).unwrap(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let path = dir.path().join(format!("r{i}.bin"));
         std::fs::write(&path, bytes).unwrap();
         files.push(path);
@@ -98,10 +159,21 @@ fn fastavro_decodes_every_message_kind() {
         .args(&files)
         .output()
         .unwrap();
-    assert!(out.status.success(), "fastavro failed: {}", String::from_utf8_lossy(&out.stderr));
-    let decoded: Vec<Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(
+        out.status.success(),
+        "fastavro failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let decoded: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(decoded.len(), 6);
-    let ids: Vec<i64> = decoded.iter().map(|d| d["schema_id"].as_i64().unwrap()).collect();
+    let ids: Vec<i64> = decoded
+        .iter()
+        .map(|d| d["schema_id"].as_i64().unwrap())
+        .collect();
     assert_eq!(ids, vec![1, 2, 3, 4, 6, 7]);
 
     let filed = &decoded[0]["record"];
@@ -114,15 +186,27 @@ fn fastavro_decodes_every_message_kind() {
     assert_eq!(content["sex"], json!("F"));
     assert_eq!(content["detection_route"], json!("pmo_pago"));
     assert_eq!(content["prevention_advice"], json!(["ppe", "technical"]));
-    assert_eq!(content["exposures"], json!([{"code": "CH012", "primary": true}, {"code": "CH013", "primary": false}]));
+    assert_eq!(
+        content["exposures"],
+        json!([{"code": "CH012", "primary": true}, {"code": "CH013", "primary": false}])
+    );
     assert_eq!(content["service_id"], json!("AD0001"));
     assert_eq!(content["guideline_code"], json!("G001"));
-    assert_eq!(decoded[1]["record"]["content"]["self_employed"], json!(true));
+    assert_eq!(
+        decoded[1]["record"]["content"]["self_employed"],
+        json!(true)
+    );
     assert_eq!(decoded[1]["record"]["content"]["service_id"], Value::Null);
     assert_eq!(decoded[1]["record"]["version"], json!(2));
     assert_eq!(decoded[2]["record"]["reason"], json!("not_occupational"));
     assert_eq!(decoded[3]["record"]["period"], json!("2024-02"));
-    assert_eq!(decoded[4]["record"]["reasons"][0]["rule"], json!("diagnosis.complaint_code"));
-    assert_eq!(decoded[4]["record"]["original_payload"]["base64"], json!("AAAAAAEJ"));
+    assert_eq!(
+        decoded[4]["record"]["reasons"][0]["rule"],
+        json!("diagnosis.complaint_code")
+    );
+    assert_eq!(
+        decoded[4]["record"]["original_payload"]["base64"],
+        json!("AAAAAAEJ")
+    );
     assert_eq!(decoded[5]["record"]["source_offset"], json!(99));
 }

@@ -1,5 +1,7 @@
 //! System tests: the real `ods` binary as a user runs it.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -22,7 +24,13 @@ impl Server {
     fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
         let mut command = Command::new(ODS);
         command
-            .args(["--data-dir", data_dir.to_str().unwrap(), "run", "--listen", "127.0.0.1:0"])
+            .args([
+                "--data-dir",
+                data_dir.to_str().unwrap(),
+                "run",
+                "--listen",
+                "127.0.0.1:0",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .env("RUST_LOG", "warn");
@@ -33,7 +41,10 @@ impl Server {
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let base = loop {
-            let line = lines.next().expect("ods run exited before serving").unwrap();
+            let line = lines
+                .next()
+                .expect("ods run exited before serving")
+                .unwrap();
             if let Some(rest) = line.strip_prefix("ods is running at ") {
                 break rest.split_whitespace().next().unwrap().to_string();
             }
@@ -72,7 +83,11 @@ fn token(data_dir: &Path, args: &[&str]) -> String {
     let mut all = vec!["tokens", "create"];
     all.extend_from_slice(args);
     let out = ods(data_dir, &all);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(text.lines().count(), 1, "the token alone on stdout");
     text.trim().to_string()
@@ -110,7 +125,12 @@ async fn counted(client: &reqwest::Client, server: &Server, analyst: &str) -> i6
 
 /// Polls until the counted total reaches `expected` (generous deadline for loaded CI machines;
 /// the observed latency is printed).
-async fn wait_counted(client: &reqwest::Client, server: &Server, analyst: &str, expected: i64) -> Duration {
+async fn wait_counted(
+    client: &reqwest::Client,
+    server: &Server,
+    analyst: &str,
+    expected: i64,
+) -> Duration {
     let started = Instant::now();
     loop {
         let n = counted(client, server, analyst).await;
@@ -118,7 +138,10 @@ async fn wait_counted(client: &reqwest::Client, server: &Server, analyst: &str, 
             return started.elapsed();
         }
         assert!(n < expected, "counted {n}, more than the {expected} filed");
-        assert!(started.elapsed() < Duration::from_secs(30), "only {n} of {expected} counted after 30 s");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "only {n} of {expected} counted after 30 s"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -126,13 +149,29 @@ async fn wait_counted(client: &reqwest::Client, server: &Server, analyst: &str, 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_valid_notification_is_accepted_and_counted_an_invalid_one_gets_every_violation() {
     let dir = tempfile::tempdir().unwrap();
-    let reporter = token(dir.path(), &["--role", "reporter", "--big", "19012345601", "--service-id", "AD0001"]);
+    let reporter = token(
+        dir.path(),
+        &[
+            "--role",
+            "reporter",
+            "--big",
+            "19012345601",
+            "--service-id",
+            "AD0001",
+        ],
+    );
     let analyst = token(dir.path(), &["--role", "analyst"]);
     let server = Server::start(dir.path());
     let client = reqwest::Client::new();
 
-    assert_eq!(reqwest::get(server.url("/healthz")).await.unwrap().status(), 200);
-    assert_eq!(reqwest::get(server.url("/readyz")).await.unwrap().status(), 200);
+    assert_eq!(
+        reqwest::get(server.url("/healthz")).await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        reqwest::get(server.url("/readyz")).await.unwrap().status(),
+        200
+    );
 
     let response = client
         .post(server.url("/api/v1/notifications"))
@@ -161,10 +200,16 @@ async fn a_valid_notification_is_accepted_and_counted_an_invalid_one_gets_every_
         .await
         .unwrap();
     assert_eq!(response.status(), 422);
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
     let problem: Value = response.json().await.unwrap();
     let violations = problem["violations"].as_array().unwrap();
-    let rules: Vec<&str> = violations.iter().map(|v| v["rule"].as_str().unwrap()).collect();
+    let rules: Vec<&str> = violations
+        .iter()
+        .map(|v| v["rule"].as_str().unwrap())
+        .collect();
     assert_eq!(rules.len(), 3, "{problem}");
     for rule in ["diagnosis.complaint_code", "sex.invalid", "field.unknown"] {
         assert!(rules.contains(&rule), "{rule} missing in {problem}");
@@ -178,9 +223,30 @@ async fn a_valid_notification_is_accepted_and_counted_an_invalid_one_gets_every_
     // no token, wrong role, malformed JSON
     let status = |r: reqwest::Response| r.status().as_u16();
     let url = server.url("/api/v1/notifications");
-    assert_eq!(status(client.post(&url).json(&valid_body()).send().await.unwrap()), 401);
-    assert_eq!(status(client.post(&url).bearer_auth(&analyst).json(&valid_body()).send().await.unwrap()), 403);
-    let malformed = client.post(&url).bearer_auth(&reporter).header("content-type", "application/json").body("{").send().await.unwrap();
+    assert_eq!(
+        status(client.post(&url).json(&valid_body()).send().await.unwrap()),
+        401
+    );
+    assert_eq!(
+        status(
+            client
+                .post(&url)
+                .bearer_auth(&analyst)
+                .json(&valid_body())
+                .send()
+                .await
+                .unwrap()
+        ),
+        403
+    );
+    let malformed = client
+        .post(&url)
+        .bearer_auth(&reporter)
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(status(malformed), 400);
     assert_eq!(counted(&client, &server, &analyst).await, 1);
 
@@ -195,8 +261,18 @@ async fn a_valid_notification_is_accepted_and_counted_an_invalid_one_gets_every_
     assert_eq!(zero.status(), 202);
 
     // metrics have the conventional names
-    let metrics = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
-    for name in ["ods_intake_requests_total", "ods_intake_validation_failures_total", "ods_processor_events_total", "ods_intake_request_duration_seconds"] {
+    let metrics = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "ods_intake_requests_total",
+        "ods_intake_validation_failures_total",
+        "ods_processor_events_total",
+        "ods_intake_request_duration_seconds",
+    ] {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }
     assert!(!metrics.contains("19012345601"));
@@ -205,7 +281,16 @@ async fn a_valid_notification_is_accepted_and_counted_an_invalid_one_gets_every_
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_right_after_202_loses_nothing_and_counts_once() {
     let dir = tempfile::tempdir().unwrap();
-    let reporter = token(dir.path(), &["--role", "reporter", "--big", "19012345602", "--self-employed"]);
+    let reporter = token(
+        dir.path(),
+        &[
+            "--role",
+            "reporter",
+            "--big",
+            "19012345602",
+            "--self-employed",
+        ],
+    );
     let analyst = token(dir.path(), &["--role", "analyst"]);
     let client = reqwest::Client::new();
     let mut ids = Vec::new();
@@ -223,7 +308,12 @@ async fn sigkill_right_after_202_loses_nothing_and_counts_once() {
             .await
             .unwrap();
         assert_eq!(response.status(), 202);
-        ids.push(response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string());
+        ids.push(
+            response.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
     }
     server.kill(); // right after the last 202
 
@@ -242,7 +332,13 @@ async fn sigkill_right_after_202_loses_nothing_and_counts_once() {
     let records = log.read_from("ods.notifications.v1", 0, 1000).unwrap();
     let mut logged: Vec<String> = records
         .iter()
-        .map(|r| ods_wire::decode_event(&r.payload).unwrap().notification_id().unwrap().to_string())
+        .map(|r| {
+            ods_wire::decode_event(&r.payload)
+                .unwrap()
+                .notification_id()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     logged.sort();
     let mut expected = ids.clone();
@@ -254,12 +350,20 @@ async fn sigkill_right_after_202_loses_nothing_and_counts_once() {
         let path = entry.unwrap().path();
         if path.is_file() {
             let bytes = std::fs::read(&path).unwrap();
-            assert!(!String::from_utf8_lossy(&bytes).contains("19012345602"), "{}", path.display());
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains("19012345602"),
+                "{}",
+                path.display()
+            );
         }
     }
     // replay rebuilds the same aggregates
     let out = ods(dir.path(), &["replay"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let server = Server::start(dir.path());
     assert_eq!(counted(&client, &server, &analyst).await, 25);
 }
@@ -270,7 +374,10 @@ fn generate_is_byte_identical_per_seed() {
     let run = |seed: &str, name: &str| {
         let out = dir.path().join(name);
         let status = Command::new(ODS)
-            .args(["generate", "--from", "2022", "--to", "2023", "--seed", seed, "--scale", "0.3", "--out"])
+            .args([
+                "generate", "--from", "2022", "--to", "2023", "--seed", seed, "--scale", "0.3",
+                "--out",
+            ])
             .arg(&out)
             .status()
             .unwrap();
@@ -290,14 +397,31 @@ fn a_malformed_code_list_stops_startup_with_file_and_line() {
     let lists = dir.path().join("lists");
     std::fs::create_dir(&lists).unwrap();
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/codelists");
-    for name in ["diagnoses.csv", "exposures.csv", "sectors.csv", "occupations.csv", "services.csv", "guidelines.csv"] {
+    for name in [
+        "diagnoses.csv",
+        "exposures.csv",
+        "sectors.csv",
+        "occupations.csv",
+        "services.csv",
+        "guidelines.csv",
+    ] {
         std::fs::copy(source.join(name), lists.join(name)).unwrap();
     }
     let text = std::fs::read_to_string(lists.join("sectors.csv")).unwrap();
-    std::fs::write(lists.join("sectors.csv"), format!("{text}9999,99,ZZ,class,x,y,2008-01-01,,\n")).unwrap();
+    std::fs::write(
+        lists.join("sectors.csv"),
+        format!("{text}9999,99,ZZ,class,x,y,2008-01-01,,\n"),
+    )
+    .unwrap();
     let line = text.lines().count() + 1;
     let out = Command::new(ODS)
-        .args(["--data-dir", dir.path().join("data").to_str().unwrap(), "run", "--listen", "127.0.0.1:0"])
+        .args([
+            "--data-dir",
+            dir.path().join("data").to_str().unwrap(),
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .env("ODS_CODELISTS_DIR", &lists)
         .output()
         .unwrap();
@@ -313,17 +437,39 @@ async fn tokens_can_be_listed_and_revoked_while_the_server_runs() {
     let analyst = token(dir.path(), &["--role", "analyst", "--label", "test"]);
     let server = Server::start(dir.path());
     let client = reqwest::Client::new();
-    let get = |t: String| client.get(server.url("/api/v1/stats/summary")).bearer_auth(t).send();
+    let get = |t: String| {
+        client
+            .get(server.url("/api/v1/stats/summary"))
+            .bearer_auth(t)
+            .send()
+    };
     assert_eq!(get(analyst.clone()).await.unwrap().status(), 200);
-    let fund = token(dir.path(), &["--role", "sector_fund", "--sectors", "F,1071"]);
+    let fund = token(
+        dir.path(),
+        &["--role", "sector_fund", "--sectors", "F,1071"],
+    );
     assert_eq!(get(fund).await.unwrap().status(), 403);
     let list = String::from_utf8(ods(dir.path(), &["tokens", "list"]).stdout).unwrap();
     assert_eq!(list.lines().count(), 2);
-    assert!(!list.contains(analyst.rsplit('_').next().unwrap()), "secrets are never listed");
+    assert!(
+        !list.contains(analyst.rsplit('_').next().unwrap()),
+        "secrets are never listed"
+    );
     let id = analyst.split('_').nth(1).unwrap();
     assert!(ods(dir.path(), &["tokens", "revoke", id]).status.success());
     assert_eq!(get(analyst).await.unwrap().status(), 401);
-    let bad = ods(dir.path(), &["tokens", "create", "--role", "reporter", "--big", "123", "--self-employed"]);
+    let bad = ods(
+        dir.path(),
+        &[
+            "tokens",
+            "create",
+            "--role",
+            "reporter",
+            "--big",
+            "123",
+            "--self-employed",
+        ],
+    );
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("11 digits"));
 }

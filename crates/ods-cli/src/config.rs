@@ -71,7 +71,9 @@ impl Config {
             config.log_format = v;
         }
         if let Some(v) = env("ODS_LOG_QUEUE_CAPACITY") {
-            config.log_queue_capacity = v.parse().context("ODS_LOG_QUEUE_CAPACITY must be a whole number")?;
+            config.log_queue_capacity = v
+                .parse()
+                .context("ODS_LOG_QUEUE_CAPACITY must be a whole number")?;
         }
         if let Some(dir) = data_dir {
             config.data_dir = dir;
@@ -133,7 +135,9 @@ impl Config {
 pub fn init_tracing(config: &Config) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if config.log_format == "json" {
         let _ = builder.json().try_init();
     } else {

@@ -36,7 +36,11 @@ struct Filed {
 }
 
 /// Turns demo records into events exactly as intake would, and publishes them.
-pub async fn load(records: &[DemoRecord], intake: &Intake, key: &PseudonymKey) -> Result<LoadReport> {
+pub async fn load(
+    records: &[DemoRecord],
+    intake: &Intake,
+    key: &PseudonymKey,
+) -> Result<LoadReport> {
     let pseudonymizer = Pseudonymizer::new(key.clone());
     let mut report = LoadReport::default();
     let mut filed: HashMap<String, Filed> = HashMap::new();
@@ -44,7 +48,13 @@ pub async fn load(records: &[DemoRecord], intake: &Intake, key: &PseudonymKey) -
     let lists = intake.lists().clone();
     for record in records {
         let event = match record {
-            DemoRecord::Notification { reference, big, at, body, .. } => {
+            DemoRecord::Notification {
+                reference,
+                big,
+                at,
+                body,
+                ..
+            } => {
                 let reporter = pseudonymizer.pseudonym(&BigNumber::parse(big)?);
                 match intake.prepare_filing(&reporter, body, *at) {
                     Ok(mut event) => {
@@ -68,9 +78,18 @@ pub async fn load(records: &[DemoRecord], intake: &Intake, key: &PseudonymKey) -
                     }
                 }
             }
-            DemoRecord::Amendment { reference, at, body, .. } => {
-                let Some(f) = filed.get_mut(reference) else { continue };
-                let Ok(notification) = validate_notification(body, &lists, at.date_naive(), &Limits::default()) else {
+            DemoRecord::Amendment {
+                reference,
+                at,
+                body,
+                ..
+            } => {
+                let Some(f) = filed.get_mut(reference) else {
+                    continue;
+                };
+                let Ok(notification) =
+                    validate_notification(body, &lists, at.date_naive(), &Limits::default())
+                else {
                     continue;
                 };
                 f.version += 1;
@@ -84,8 +103,15 @@ pub async fn load(records: &[DemoRecord], intake: &Intake, key: &PseudonymKey) -
                     notification,
                 })
             }
-            DemoRecord::Withdrawal { reference, at, reason, .. } => {
-                let Some(f) = filed.get_mut(reference) else { continue };
+            DemoRecord::Withdrawal {
+                reference,
+                at,
+                reason,
+                ..
+            } => {
+                let Some(f) = filed.get_mut(reference) else {
+                    continue;
+                };
                 f.version += 1;
                 Event::Withdrawn(NotificationWithdrawn {
                     event_id: Uuid::now_v7(),
@@ -96,13 +122,24 @@ pub async fn load(records: &[DemoRecord], intake: &Intake, key: &PseudonymKey) -
                     reason: WithdrawalReason::parse(reason)?,
                 })
             }
-            DemoRecord::ZeroReport { big, at, period, service_id, .. } => {
+            DemoRecord::ZeroReport {
+                big,
+                at,
+                period,
+                service_id,
+                ..
+            } => {
                 let reporter = pseudonymizer.pseudonym(&BigNumber::parse(big)?);
                 let affiliation = match service_id {
                     Some(id) => Affiliation::Service(id.clone()),
                     None => Affiliation::SelfEmployed,
                 };
-                match intake.prepare_zero_report(&reporter, &affiliation, &serde_json::json!(period), *at) {
+                match intake.prepare_zero_report(
+                    &reporter,
+                    &affiliation,
+                    &serde_json::json!(period),
+                    *at,
+                ) {
                     Ok(z) => Event::ZeroReport(z),
                     Err(_) => continue,
                 }
@@ -125,7 +162,9 @@ async fn publish(intake: &Intake, events: Vec<Event>) -> Result<usize> {
     loop {
         match intake.publish(events.clone()).await {
             Ok(()) => return Ok(n),
-            Err(PublishError::Backpressure) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            Err(PublishError::Backpressure) => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await
+            }
             Err(e) => return Err(e).context("publishing demo events"),
         }
     }
@@ -148,33 +187,67 @@ pub async fn prepare(
         let records = ods_generator::generate(&cfg, &lists, &reference)?;
         let report = load(&records, intake, key).await?;
         let refused: usize = report.refused.values().sum();
-        tracing::info!(events = report.events, refused, seconds = started.elapsed().as_secs_f64(), "demo data loaded");
+        tracing::info!(
+            events = report.events,
+            refused,
+            seconds = started.elapsed().as_secs_f64(),
+            "demo data loaded"
+        );
         let doctor = records.iter().find_map(|r| match r {
-            DemoRecord::Notification { big, body, expect_rule: None, .. } => {
-                Some((big.clone(), body.get("service_id").and_then(|s| s.as_str()).map(str::to_string)))
-            }
+            DemoRecord::Notification {
+                big,
+                body,
+                expect_rule: None,
+                ..
+            } => Some((
+                big.clone(),
+                body.get("service_id")
+                    .and_then(|s| s.as_str())
+                    .map(str::to_string),
+            )),
             _ => None,
         });
         let mut lines = vec![
             "# Demo tokens for ods run --demo (synthetic data). Use as: Authorization: Bearer <token>".to_string(),
         ];
         if let Some((big, service)) = doctor {
-            let affiliation = service.map(Affiliation::Service).unwrap_or(Affiliation::SelfEmployed);
+            let affiliation = service
+                .map(Affiliation::Service)
+                .unwrap_or(Affiliation::SelfEmployed);
             let reporter = Principal::Reporter {
                 pseudonym: Pseudonymizer::new(key.clone()).pseudonym(&BigNumber::parse(&big)?),
                 affiliation,
             };
-            lines.push(format!("reporter     {}", tokens.create(&reporter, "demo reporter")?));
+            lines.push(format!(
+                "reporter     {}",
+                tokens.create(&reporter, "demo reporter")?
+            ));
         }
-        lines.push(format!("analyst      {}", tokens.create(&Principal::Analyst, "demo analyst")?));
-        lines.push(format!("admin        {}", tokens.create(&Principal::Admin, "demo admin")?));
+        lines.push(format!(
+            "analyst      {}",
+            tokens.create(&Principal::Analyst, "demo analyst")?
+        ));
+        lines.push(format!(
+            "admin        {}",
+            tokens.create(&Principal::Admin, "demo admin")?
+        ));
         lines.push(format!(
             "sector_fund  {}  (construction, SBI section F)",
-            tokens.create(&Principal::SectorFund { sectors: vec!["F".into()] }, "demo fund construction")?
+            tokens.create(
+                &Principal::SectorFund {
+                    sectors: vec!["F".into()]
+                },
+                "demo fund construction"
+            )?
         ));
         lines.push(format!(
             "sector_fund  {}  (bakeries, SBI 1071)",
-            tokens.create(&Principal::SectorFund { sectors: vec!["1071".into()] }, "demo fund bakeries")?
+            tokens.create(
+                &Principal::SectorFund {
+                    sectors: vec!["1071".into()]
+                },
+                "demo fund bakeries"
+            )?
         ));
         write_private(&tokens_file, &(lines.join("\n") + "\n"))?;
     }
@@ -196,7 +269,9 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     options.mode(0o600);
-    let mut file = options.open(path).with_context(|| format!("writing {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
     file.write_all(text.as_bytes())?;
     file.sync_all()?;
     Ok(())

@@ -142,7 +142,8 @@ fn main() -> Result<()> {
 
 fn generate(args: GenerateArgs) -> Result<()> {
     let lists = ods_codelists::CodeLists::bundled().context("loading the code lists")?;
-    let reference = ods_codelists::reference::ReferenceData::bundled().context("loading reference data")?;
+    let reference =
+        ods_codelists::reference::ReferenceData::bundled().context("loading reference data")?;
     let scenario = match &args.scenario {
         Some(path) => {
             let s = ods_generator::Scenario::load(path)?;
@@ -183,22 +184,32 @@ fn tokens(config: &Config, command: TokensCommand) -> Result<()> {
     match command {
         TokensCommand::Create(args) => {
             let role = Role::parse(&args.role).with_context(|| {
-                format!("unknown role '{}': use reporter, analyst, sector_fund or admin", args.role)
+                format!(
+                    "unknown role '{}': use reporter, analyst, sector_fund or admin",
+                    args.role
+                )
             })?;
             let principal = match role {
                 Role::Reporter => {
-                    let big = args.big.as_deref().context("a reporter token needs --big <BIG number>")?;
+                    let big = args
+                        .big
+                        .as_deref()
+                        .context("a reporter token needs --big <BIG number>")?;
                     let big = BigNumber::parse(big)?;
                     let affiliation = match (&args.service_id, args.self_employed) {
                         (Some(id), false) => {
                             let lists = config.code_lists()?;
                             if lists.services.get(id).is_none() {
-                                anyhow::bail!("--service-id '{id}' is not in the services code list");
+                                anyhow::bail!(
+                                    "--service-id '{id}' is not in the services code list"
+                                );
                             }
                             Affiliation::Service(id.clone())
                         }
                         (None, true) => Affiliation::SelfEmployed,
-                        _ => anyhow::bail!("a reporter token needs either --service-id <ID> or --self-employed"),
+                        _ => anyhow::bail!(
+                            "a reporter token needs either --service-id <ID> or --self-employed"
+                        ),
                     };
                     let key = config.pseudonym_key()?;
                     Principal::Reporter {
@@ -222,8 +233,14 @@ fn tokens(config: &Config, command: TokensCommand) -> Result<()> {
                     t.id,
                     t.role.as_str(),
                     t.service.as_deref().unwrap_or("-"),
-                    if t.sectors.is_empty() { "-".to_string() } else { t.sectors.join(",") },
-                    t.revoked_at.map(|r| format!("revoked {}", r.to_rfc3339())).unwrap_or_else(|| "active".into()),
+                    if t.sectors.is_empty() {
+                        "-".to_string()
+                    } else {
+                        t.sectors.join(",")
+                    },
+                    t.revoked_at
+                        .map(|r| format!("revoked {}", r.to_rfc3339()))
+                        .unwrap_or_else(|| "active".into()),
                     t.label
                 );
             }
@@ -235,4 +252,3 @@ fn tokens(config: &Config, command: TokensCommand) -> Result<()> {
     }
     Ok(())
 }
-

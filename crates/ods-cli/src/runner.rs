@@ -31,10 +31,16 @@ impl ProcessorMetrics {
     /// `ods_processor_batch_duration_seconds` and `ods_processor_batch_size`.
     pub fn register(registry: &Registry) -> prometheus::Result<Self> {
         let events = IntCounterVec::new(
-            Opts::new("ods_processor_events_total", "Records processed, by outcome"),
+            Opts::new(
+                "ods_processor_events_total",
+                "Records processed, by outcome",
+            ),
             &["outcome"],
         )?;
-        let lag = IntGauge::new("ods_processor_lag_records", "Records in the log not yet processed")?;
+        let lag = IntGauge::new(
+            "ods_processor_lag_records",
+            "Records in the log not yet processed",
+        )?;
         let batch_seconds = Histogram::with_opts(HistogramOpts::new(
             "ods_processor_batch_duration_seconds",
             "Time to decide and commit one batch",
@@ -83,7 +89,12 @@ pub async fn step(
         let started = Instant::now();
         let first = records[0].offset;
         let last = records[records.len() - 1].offset;
-        let span = tracing::debug_span!("process_batch", source = SOURCE, first_offset = first, last_offset = last);
+        let span = tracing::debug_span!(
+            "process_batch",
+            source = SOURCE,
+            first_offset = first,
+            last_offset = last
+        );
         let _entered = span.enter();
         let stats = store.apply_batch(SOURCE, 0, &processor, &records)?;
         if let Some(m) = &metrics {
@@ -102,7 +113,11 @@ pub async fn step(
             let end = log.end_offset(NOTIFICATIONS_TOPIC)?;
             m.lag.set(end - stats.next_offset);
         }
-        tracing::debug!(records = records.len(), next_offset = stats.next_offset, "batch committed");
+        tracing::debug!(
+            records = records.len(),
+            next_offset = stats.next_offset,
+            "batch committed"
+        );
         Ok(records.len())
     })
     .await
@@ -166,6 +181,9 @@ pub async fn replay(config: &Config) -> Result<()> {
         done += n;
         eprint!("\rreplayed {done}/{total} records");
     }
-    eprintln!("\rreplayed {done}/{total} records in {:.1}s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "\rreplayed {done}/{total} records in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

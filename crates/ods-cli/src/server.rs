@@ -39,7 +39,9 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let lists = Arc::new(config.code_lists().context("loading code lists")?);
-    let key = config.pseudonym_key().context("loading the pseudonym key")?;
+    let key = config
+        .pseudonym_key()
+        .context("loading the pseudonym key")?;
     let tokens = Arc::new(TokenStore::open(&config.tokens_path())?);
     let log = EmbeddedLog::open(&config.log_path(), config.log_queue_capacity)?;
     let store = Arc::new(EmbeddedStore::open(&config.store_path())?);
@@ -58,7 +60,12 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
 
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
-        .with_context(|| format!("binding {} (is another ods running? use --listen)", config.listen))?;
+        .with_context(|| {
+            format!(
+                "binding {} (is another ods running? use --listen)",
+                config.listen
+            )
+        })?;
     let address = listener.local_addr()?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -76,7 +83,11 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
         store: store.clone(),
         registry: registry.clone(),
         processor: processor_metrics,
-        codelists: lists.versions().into_iter().map(|(f, v)| (f.to_string(), v.to_string())).collect(),
+        codelists: lists
+            .versions()
+            .into_iter()
+            .map(|(f, v)| (f.to_string(), v.to_string()))
+            .collect(),
     };
     let app = Router::new()
         .merge(
@@ -104,7 +115,9 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
         .layer(TraceLayer::new_for_http());
 
     tracing::info!(%address, data_dir = %config.data_dir.display(), "ods is serving");
-    println!("ods is running at http://{address}  (GET /healthz, /readyz, /metrics; API under /api/v1)");
+    println!(
+        "ods is running at http://{address}  (GET /healthz, /readyz, /metrics; API under /api/v1)"
+    );
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
@@ -159,7 +172,11 @@ async fn readyz(State(ops): State<OpsState>) -> Response {
         "processor_lag_records": ops.processor.lag(),
         "codelists": ops.codelists,
     });
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body)).into_response()
 }
 

@@ -358,7 +358,12 @@ impl<T: Coded> CodeList<T> {
 
     /// Prefix and word search over codes and names in both languages (see [`SearchHit`]).
     /// With `on`, only codes in force on that date.
-    pub fn search(&self, query: &str, on: Option<NaiveDate>, limit: usize) -> Vec<SearchHit<'_, T>> {
+    pub fn search(
+        &self,
+        query: &str,
+        on: Option<NaiveDate>,
+        limit: usize,
+    ) -> Vec<SearchHit<'_, T>> {
         search_entries(
             self.entries
                 .values()
@@ -454,7 +459,9 @@ impl CodeLists {
 
     /// The SBI section of a sector code, if the sector exists.
     pub fn sbi_section(&self, sector_code: &str) -> Option<&str> {
-        self.sectors.get(sector_code).map(|s| s.sbi_section.as_str())
+        self.sectors
+            .get(sector_code)
+            .map(|s| s.sbi_section.as_str())
     }
 
     /// `(file, version)` of every list, for `/readyz` and provenance in exports.
@@ -481,7 +488,15 @@ fn with_lines<T>(
 
 fn parse_diagnoses(file: &str, text: &str) -> Result<CodeList<Diagnosis>, CodeListError> {
     let header = [
-        "code", "icd10", "group", "kind", "name_en", "name_nl", "valid_from", "valid_to", "synonyms",
+        "code",
+        "icd10",
+        "group",
+        "kind",
+        "name_en",
+        "name_nl",
+        "valid_from",
+        "valid_to",
+        "synonyms",
     ];
     let (meta, rows) = with_lines(file, text, &header, |row| {
         let code = row.required("code")?.to_string();
@@ -513,7 +528,13 @@ fn parse_diagnoses(file: &str, text: &str) -> Result<CodeList<Diagnosis>, CodeLi
 
 fn parse_exposures(file: &str, text: &str) -> Result<CodeList<Exposure>, CodeListError> {
     let header = [
-        "code", "group", "name_en", "name_nl", "valid_from", "valid_to", "synonyms",
+        "code",
+        "group",
+        "name_en",
+        "name_nl",
+        "valid_from",
+        "valid_to",
+        "synonyms",
     ];
     let (meta, rows) = with_lines(file, text, &header, |row| {
         let code = row.required("code")?.to_string();
@@ -545,7 +566,14 @@ fn parse_exposures(file: &str, text: &str) -> Result<CodeList<Exposure>, CodeLis
 
 fn parse_sectors(file: &str, text: &str) -> Result<CodeList<Sector>, CodeListError> {
     let header = [
-        "code", "parent", "sbi_section", "level", "name_en", "name_nl", "valid_from", "valid_to",
+        "code",
+        "parent",
+        "sbi_section",
+        "level",
+        "name_en",
+        "name_nl",
+        "valid_from",
+        "valid_to",
         "synonyms",
     ];
     let (meta, rows) = with_lines(file, text, &header, |row| {
@@ -588,7 +616,12 @@ fn parse_sectors(file: &str, text: &str) -> Result<CodeList<Sector>, CodeListErr
     })?;
     let mut parents = Vec::new();
     for (line, sector) in &rows {
-        parents.push((*line, sector.code.clone(), sector.parent.clone(), sector.sbi_section.clone()));
+        parents.push((
+            *line,
+            sector.code.clone(),
+            sector.parent.clone(),
+            sector.sbi_section.clone(),
+        ));
     }
     let list = CodeList::build(file, meta, rows)?;
     for (line, code, parent, section) in parents {
@@ -621,7 +654,13 @@ fn parse_sectors(file: &str, text: &str) -> Result<CodeList<Sector>, CodeListErr
 
 fn parse_occupations(file: &str, text: &str) -> Result<CodeList<Occupation>, CodeListError> {
     let header = [
-        "code", "level", "name_en", "name_nl", "valid_from", "valid_to", "synonyms",
+        "code",
+        "level",
+        "name_en",
+        "name_nl",
+        "valid_from",
+        "valid_to",
+        "synonyms",
     ];
     let (meta, rows) = with_lines(file, text, &header, |row| {
         let code = row.required("code")?.to_string();
@@ -651,7 +690,14 @@ fn parse_occupations(file: &str, text: &str) -> Result<CodeList<Occupation>, Cod
 }
 
 fn parse_services(file: &str, text: &str) -> Result<CodeList<Service>, CodeListError> {
-    let header = ["service_id", "name", "kind", "region", "valid_from", "valid_to"];
+    let header = [
+        "service_id",
+        "name",
+        "kind",
+        "region",
+        "valid_from",
+        "valid_to",
+    ];
     let (meta, rows) = with_lines(file, text, &header, |row| {
         let service_id = row.required("service_id")?.to_string();
         if service_id.len() > 32
@@ -680,7 +726,12 @@ fn parse_guidelines(
     diagnoses: &CodeList<Diagnosis>,
 ) -> Result<CodeList<Guideline>, CodeListError> {
     let header = [
-        "code", "name_en", "name_nl", "diagnosis_codes", "valid_from", "valid_to",
+        "code",
+        "name_en",
+        "name_nl",
+        "diagnosis_codes",
+        "valid_from",
+        "valid_to",
     ];
     let (meta, rows) = with_lines(file, text, &header, |row| {
         let diagnosis_codes = row.list("diagnosis_codes", ' ');
@@ -727,14 +778,20 @@ mod tests {
         assert!(list.in_force("L694", day("2017-01-01")).is_none());
         assert!(list.in_force("L694", day("2009-12-31")).is_none());
         let bad = text.replace("2016-12-31", "2009-12-31");
-        assert!(parse_diagnoses("d.csv", &bad).unwrap_err().reason.contains("before"));
+        assert!(parse_diagnoses("d.csv", &bad)
+            .unwrap_err()
+            .reason
+            .contains("before"));
     }
 
     #[test]
     fn duplicate_codes_are_rejected_with_the_line() {
         let text = format!("{META}code,group,name_en,name_nl,valid_from,valid_to,synonyms\nPH001,physical,Noise,Lawaai,2010-01-01,,\nPH001,physical,Noise,Lawaai,2010-01-01,,\n");
         let err = parse_exposures("exposures.csv", &text).unwrap_err();
-        assert_eq!((err.line, err.to_string().starts_with("exposures.csv:5")), (5, true));
+        assert_eq!(
+            (err.line, err.to_string().starts_with("exposures.csv:5")),
+            (5, true)
+        );
     }
 
     #[test]
@@ -750,9 +807,15 @@ mod tests {
         let list = parse_sectors("sectors.csv", &ok).unwrap();
         assert_eq!(list.get("1071").map(|s| s.sbi_section.as_str()), Some("C"));
         let orphan = ok.replace("1071,10,", "1071,11,");
-        assert!(parse_sectors("sectors.csv", &orphan).unwrap_err().reason.contains("not in the list"));
+        assert!(parse_sectors("sectors.csv", &orphan)
+            .unwrap_err()
+            .reason
+            .contains("not in the list"));
         let wrong = format!("{ok}F,,F,section,Construction,Bouw,2008-01-01,,\n41,C,F,division,Buildings,Gebouwen,2008-01-01,,\n");
-        assert!(parse_sectors("sectors.csv", &wrong).unwrap_err().reason.contains("section F"));
+        assert!(parse_sectors("sectors.csv", &wrong)
+            .unwrap_err()
+            .reason
+            .contains("section F"));
     }
 
     #[test]
@@ -760,7 +823,11 @@ mod tests {
         let lists = CodeLists::bundled().expect("bundled code lists are valid");
         assert!(lists.diagnoses.len() >= 80, "{}", lists.diagnoses.len());
         assert!(lists.exposures.len() >= 50);
-        let sections = lists.sectors.iter().filter(|s| s.level == SectorLevel::Section).count();
+        let sections = lists
+            .sectors
+            .iter()
+            .filter(|s| s.level == SectorLevel::Section)
+            .count();
         assert_eq!(sections, 21);
         assert!(lists.sectors.len() - sections >= 60);
         let sub_major = lists
@@ -770,12 +837,21 @@ mod tests {
             .count();
         assert_eq!(sub_major, 43, "ISCO-08 has 43 sub-major groups");
         for group in DiagnosisGroup::ALL {
-            assert!(lists.diagnoses.iter().any(|d| d.group == *group), "{group:?}");
+            assert!(
+                lists.diagnoses.iter().any(|d| d.group == *group),
+                "{group:?}"
+            );
         }
         for group in ExposureGroup::ALL {
-            assert!(lists.exposures.iter().any(|e| e.group == *group), "{group:?}");
+            assert!(
+                lists.exposures.iter().any(|e| e.group == *group),
+                "{group:?}"
+            );
         }
-        for code in ["H102", "L101", "L102", "L103", "L104", "L105", "L112", "L122", "R102", "R605", "R606", "L694"] {
+        for code in [
+            "H102", "L101", "L102", "L103", "L104", "L105", "L112", "L122", "R102", "R605", "R606",
+            "L694",
+        ] {
             assert!(lists.diagnoses.get(code).is_some(), "{code} missing");
         }
         assert!(!lists.services.is_empty() && !lists.guidelines.is_empty());

@@ -120,16 +120,16 @@ pub fn read_rows<T>(
             "the file must start with '# source: ...' and '# version: ...' comment lines",
         ));
     }
-    let body_start = text
-        .lines()
+    // byte offset after the comment lines (works for LF and CRLF files)
+    let body_start: usize = text
+        .split_inclusive('\n')
         .take(comment_lines as usize)
-        .map(|l| l.len() + 1)
-        .sum::<usize>()
-        .min(text.len());
+        .map(str::len)
+        .sum();
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(text[body_start..].as_bytes());
+        .from_reader(&text.as_bytes()[body_start.min(text.len())..]);
     let mut records = reader.records();
     let header_line = comment_lines + 1;
     let header = match records.next() {

@@ -92,7 +92,10 @@ impl ReferenceData {
 
     /// Registry notifications of `year`, if published.
     pub fn registry_year(&self, year: i32) -> Option<RegistryYear> {
-        self.registry_totals.iter().copied().find(|r| r.year == year)
+        self.registry_totals
+            .iter()
+            .copied()
+            .find(|r| r.year == year)
     }
 }
 
@@ -120,8 +123,16 @@ fn parse_workforce(file: &str, text: &str) -> Result<Workforce, CodeListError> {
         names_en: BTreeMap::new(),
     };
     for (section, name, employed) in rows {
-        if workforce.employed_x1000.insert(section.clone(), employed).is_some() {
-            return Err(CodeListError::new(file, 0, format!("section {section} appears twice")));
+        if workforce
+            .employed_x1000
+            .insert(section.clone(), employed)
+            .is_some()
+        {
+            return Err(CodeListError::new(
+                file,
+                0,
+                format!("section {section} appears twice"),
+            ));
         }
         workforce.names_en.insert(section, name);
     }
@@ -138,8 +149,9 @@ fn parse_registry(file: &str, text: &str) -> Result<Vec<RegistryYear>, CodeListE
             let int = |name: &str| -> Result<Option<u32>, CodeListError> {
                 row.optional(name)
                     .map(|t| {
-                        t.parse::<u32>()
-                            .map_err(|_| row.err(format!("column '{name}': '{t}' is not a whole number")))
+                        t.parse::<u32>().map_err(|_| {
+                            row.err(format!("column '{name}': '{t}' is not a whole number"))
+                        })
                     })
                     .transpose()
             };
@@ -159,7 +171,13 @@ fn parse_pim(file: &str, text: &str) -> Result<Vec<PimRate>, CodeListError> {
     read_rows(
         file,
         text,
-        &["year", "stratum_kind", "stratum", "incidence_per_100k", "source_note"],
+        &[
+            "year",
+            "stratum_kind",
+            "stratum",
+            "incidence_per_100k",
+            "source_note",
+        ],
         false,
         |row| {
             let year_text = row.required("year")?;
@@ -194,10 +212,9 @@ mod tests {
         assert_eq!(r.workforce.employed_x1000.len(), 19);
         assert_eq!(r.workforce.employed_x1000["F"], 423.0);
         assert_eq!(r.registry_year(2023).map(|y| y.notifications), Some(2347));
-        assert!(r
-            .pim_incidence
-            .iter()
-            .any(|p| p.year == 2009 && p.stratum == "construction" && p.incidence_per_100k == 1127.0));
+        assert!(r.pim_incidence.iter().any(|p| p.year == 2009
+            && p.stratum == "construction"
+            && p.incidence_per_100k == 1127.0));
     }
 
     #[test]

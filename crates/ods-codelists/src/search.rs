@@ -31,7 +31,8 @@ pub(crate) fn fold(text: &str) -> String {
 }
 
 fn words(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty())
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
 }
 
 fn score<T: Coded>(entry: &T, query: &str, query_words: &[&str]) -> Option<u8> {
@@ -74,7 +75,11 @@ pub(crate) fn search_entries<'a, T: Coded + 'a>(
             score(entry, &query, &query_words).map(|score| SearchHit { entry, score })
         })
         .collect();
-    hits.sort_by(|a, b| b.score.cmp(&a.score).then(a.entry.code().cmp(b.entry.code())));
+    hits.sort_by(|a, b| {
+        b.score
+            .cmp(&a.score)
+            .then(a.entry.code().cmp(b.entry.code()))
+    });
     hits.truncate(limit);
     hits
 }
@@ -90,7 +95,10 @@ mod tests {
         assert!(hits.iter().any(|h| h.entry.code == "L694"));
         assert!(hits.iter().all(|h| h.entry.code.starts_with("L69")));
         let by_word = lists.diagnoses.search("epicondyl", None, 10);
-        assert!(by_word.iter().any(|h| h.entry.code == "L694"), "{by_word:?}");
+        assert!(
+            by_word.iter().any(|h| h.entry.code == "L694"),
+            "{by_word:?}"
+        );
         let bakery = lists.sectors.search("bakker", None, 10);
         assert!(bakery.iter().any(|h| h.entry.code == "1071"), "{bakery:?}");
         let noise = lists.exposures.search("lawaai", None, 5);

@@ -210,7 +210,11 @@ struct Tables<'a> {
 }
 
 fn data_rows(file: &str, text: &str) -> Result<Vec<csv::StringRecord>, CodeListError> {
-    let body: String = text.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
+    let body: String = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
     let mut reader = csv::ReaderBuilder::new().from_reader(body.as_bytes());
     reader
         .records()
@@ -222,7 +226,10 @@ fn data_rows(file: &str, text: &str) -> Result<Vec<csv::StringRecord>, CodeListE
         })
 }
 
-fn tables<'a>(lists: &'a CodeLists, reference: &ReferenceData) -> Result<Tables<'a>, CodeListError> {
+fn tables<'a>(
+    lists: &'a CodeLists,
+    reference: &ReferenceData,
+) -> Result<Tables<'a>, CodeListError> {
     let bad = |file: &str, reason: String| CodeListError {
         file: file.to_string(),
         line: 0,
@@ -232,7 +239,10 @@ fn tables<'a>(lists: &'a CodeLists, reference: &ReferenceData) -> Result<Tables<
     for row in data_rows("diagnosis_exposures.csv", PAIRS)? {
         let (d, e) = (row.get(0).unwrap_or(""), row.get(1).unwrap_or(""));
         if lists.diagnoses.get(d).is_none() || lists.exposures.get(e).is_none() {
-            return Err(bad("diagnosis_exposures.csv", format!("unknown code in pair {d},{e}")));
+            return Err(bad(
+                "diagnosis_exposures.csv",
+                format!("unknown code in pair {d},{e}"),
+            ));
         }
         let weight: f64 = row.get(2).and_then(|w| w.parse().ok()).unwrap_or(1.0);
         pairs.entry(d.to_string()).or_default().push(Pair {
@@ -245,8 +255,10 @@ fn tables<'a>(lists: &'a CodeLists, reference: &ReferenceData) -> Result<Tables<
     for d in lists.diagnoses.iter() {
         let notifiable = d.kind == DiagnosisKind::Disease
             || (d.kind == DiagnosisKind::Complaint
-                && ["H102", "L101", "L102", "L103", "L104", "L105", "L112", "L122", "R102"]
-                    .contains(&d.code.as_str()));
+                && [
+                    "H102", "L101", "L102", "L103", "L104", "L105", "L112", "L122", "R102",
+                ]
+                .contains(&d.code.as_str()));
         if notifiable && pairs.contains_key(&d.code) {
             by_group.entry(d.group).or_default().push(d.code.clone());
         }
@@ -260,8 +272,15 @@ fn tables<'a>(lists: &'a CodeLists, reference: &ReferenceData) -> Result<Tables<
             .push((row.get(1).unwrap_or("").to_string(), weight));
     }
     let mut fine_sectors: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for s in lists.sectors.iter().filter(|s| s.level != SectorLevel::Section && s.validity.to.is_none()) {
-        fine_sectors.entry(s.sbi_section.clone()).or_default().push(s.code.clone());
+    for s in lists
+        .sectors
+        .iter()
+        .filter(|s| s.level != SectorLevel::Section && s.validity.to.is_none())
+    {
+        fine_sectors
+            .entry(s.sbi_section.clone())
+            .or_default()
+            .push(s.code.clone());
     }
     let sections: Vec<String> = reference.workforce.employed_x1000.keys().cloned().collect();
     let section_weights = DiagnosisGroup::ALL
@@ -323,10 +342,20 @@ fn build_body(
     let (diagnosis, primary, sector) = match forced {
         Some((d, e, s)) => (d.to_string(), e.to_string(), s.to_string()),
         None => {
-            let candidates: Vec<&String> = t.by_group.get(&group)?.iter().filter(|c| {
-                t.lists.diagnoses.in_force(c, diagnosis_date).is_some()
-                    && t.pairs[*c].iter().any(|p| t.lists.exposures.in_force(&p.exposure, diagnosis_date).is_some())
-            }).collect();
+            let candidates: Vec<&String> = t
+                .by_group
+                .get(&group)?
+                .iter()
+                .filter(|c| {
+                    t.lists.diagnoses.in_force(c, diagnosis_date).is_some()
+                        && t.pairs[*c].iter().any(|p| {
+                            t.lists
+                                .exposures
+                                .in_force(&p.exposure, diagnosis_date)
+                                .is_some()
+                        })
+                })
+                .collect();
             if candidates.is_empty() {
                 return None;
             }
@@ -335,7 +364,16 @@ fn build_body(
                 .map(|c| {
                     let base: f64 = t.pairs[*c]
                         .iter()
-                        .map(|p| p.weight * if p.sections.contains(section) { 3.0 } else if p.sections.is_empty() { 1.0 } else { 0.3 })
+                        .map(|p| {
+                            p.weight
+                                * if p.sections.contains(section) {
+                                    3.0
+                                } else if p.sections.is_empty() {
+                                    1.0
+                                } else {
+                                    0.3
+                                }
+                        })
                         .sum();
                     let covid = match c.as_str() {
                         "R605" if (2020..=2022).contains(&year) => 40.0,
@@ -348,11 +386,25 @@ fn build_body(
             let diagnosis = candidates[rng.weighted(&weights)].clone();
             let options: Vec<&Pair> = t.pairs[&diagnosis]
                 .iter()
-                .filter(|p| t.lists.exposures.in_force(&p.exposure, diagnosis_date).is_some())
+                .filter(|p| {
+                    t.lists
+                        .exposures
+                        .in_force(&p.exposure, diagnosis_date)
+                        .is_some()
+                })
                 .collect();
             let pw: Vec<f64> = options
                 .iter()
-                .map(|p| p.weight * if p.sections.contains(section) { 4.0 } else if p.sections.is_empty() { 1.0 } else { 0.25 })
+                .map(|p| {
+                    p.weight
+                        * if p.sections.contains(section) {
+                            4.0
+                        } else if p.sections.is_empty() {
+                            1.0
+                        } else {
+                            0.25
+                        }
+                })
                 .collect();
             let primary = options[rng.weighted(&pw)].exposure.clone();
             let sector = fine_sector(t, rng, section, &primary);
@@ -365,7 +417,10 @@ fn build_body(
             if p.exposure != primary
                 && exposures.len() < 3
                 && rng.chance(0.25)
-                && t.lists.exposures.in_force(&p.exposure, diagnosis_date).is_some()
+                && t.lists
+                    .exposures
+                    .in_force(&p.exposure, diagnosis_date)
+                    .is_some()
             {
                 exposures.push(json!({"code": p.exposure, "primary": false}));
             }
@@ -389,20 +444,55 @@ fn build_body(
         ("F" | "B" | "C" | "H", _) => 0.15,
         _ => 0.4,
     };
-    let sex = if rng.chance(female_share) { "F" } else if rng.chance(0.005) { "X" } else { "M" };
+    let sex = if rng.chance(female_share) {
+        "F"
+    } else if rng.chance(0.005) {
+        "X"
+    } else {
+        "M"
+    };
     let age = (47.0 + 11.0 * rng.normal()).clamp(18.0, 67.0) as i32;
     let roll = rng.unit();
-    let consequence = if roll < 0.85 { "temporary" } else if roll < 0.93 { "permanent" } else if roll < 0.9987 { "none" } else { "death" };
+    let consequence = if roll < 0.85 {
+        "temporary"
+    } else if roll < 0.93 {
+        "permanent"
+    } else if roll < 0.9987 {
+        "none"
+    } else {
+        "death"
+    };
     let absence = match consequence {
-        "none" => if rng.chance(0.5) { "lt1m" } else { "unknown" },
-        "permanent" => if rng.chance(0.8) { "gt6m" } else { "3to6m" },
+        "none" => {
+            if rng.chance(0.5) {
+                "lt1m"
+            } else {
+                "unknown"
+            }
+        }
+        "permanent" => {
+            if rng.chance(0.8) {
+                "gt6m"
+            } else {
+                "3to6m"
+            }
+        }
         "death" => "unknown",
-        _ => ["lt1m", "1to3m", "3to6m", "gt6m", "unknown"][rng.weighted(&[0.2, 0.35, 0.2, 0.15, 0.1])],
+        _ => ["lt1m", "1to3m", "3to6m", "gt6m", "unknown"]
+            [rng.weighted(&[0.2, 0.35, 0.2, 0.15, 0.1])],
     };
     let route = ["absence_guidance", "consultation", "pmo_pago"][rng.weighted(&[0.87, 0.10, 0.03])];
     let mut advice = Vec::new();
     if rng.chance(0.98) {
-        let types = ["treatment", "organisational", "behavioural", "further_medical", "workplace_survey", "ppe", "technical"];
+        let types = [
+            "treatment",
+            "organisational",
+            "behavioural",
+            "further_medical",
+            "workplace_survey",
+            "ppe",
+            "technical",
+        ];
         let weights = [0.5, 0.6, 0.3, 0.15, 0.2, 0.1, 0.1];
         for (i, ty) in types.iter().enumerate() {
             if rng.chance(weights[i] * 0.8) {
@@ -430,9 +520,10 @@ fn build_body(
         Some(id) => body["service_id"] = json!(id),
         None => body["self_employed"] = json!(true),
     }
-    let guideline = t.lists.guidelines.iter().find(|g| {
-        g.validity.contains(diagnosis_date) && g.diagnosis_codes.iter().any(|c| *c == diagnosis)
-    });
+    let guideline =
+        t.lists.guidelines.iter().find(|g| {
+            g.validity.contains(diagnosis_date) && g.diagnosis_codes.contains(&diagnosis)
+        });
     if let Some(g) = guideline {
         if rng.chance(0.5) {
             body["guideline_code"] = json!(g.code);
@@ -458,18 +549,27 @@ fn fine_sector(t: &Tables<'_>, rng: &mut Rng, section: &str, primary: &str) -> S
         }
     }
     match t.fine_sectors.get(section) {
-        Some(codes) if !codes.is_empty() && rng.chance(0.75) => codes[rng.below(codes.len())].clone(),
+        Some(codes) if !codes.is_empty() && rng.chance(0.75) => {
+            codes[rng.below(codes.len())].clone()
+        }
         _ => section.to_string(),
     }
 }
 
 /// Breaks one rule in a valid body; returns false when this body cannot express that rule.
-fn break_rule(rule: &str, body: &mut Value, t: &Tables<'_>, rng: &mut Rng, notified: NaiveDate) -> bool {
+fn break_rule(
+    rule: &str,
+    body: &mut Value,
+    t: &Tables<'_>,
+    rng: &mut Rng,
+    notified: NaiveDate,
+) -> bool {
     let obj = match body.as_object_mut() {
         Some(o) => o,
         None => return false,
     };
-    let pick = |codes: Vec<&str>, rng: &mut Rng| codes.get(rng.below(codes.len())).map(|c| c.to_string());
+    let pick =
+        |codes: Vec<&str>, rng: &mut Rng| codes.get(rng.below(codes.len())).map(|c| c.to_string());
     obj.remove("guideline_code");
     match rule {
         "field.unknown" => {
@@ -501,7 +601,12 @@ fn break_rule(rule: &str, body: &mut Value, t: &Tables<'_>, rng: &mut Rng, notif
                 .lists
                 .diagnoses
                 .iter()
-                .filter(|d| d.kind == DiagnosisKind::Disease && d.validity.to.is_some_and(|to| to < notified - Duration::days(400)))
+                .filter(|d| {
+                    d.kind == DiagnosisKind::Disease
+                        && d.validity
+                            .to
+                            .is_some_and(|to| to < notified - Duration::days(400))
+                })
                 .map(|d| d.code.as_str())
                 .collect();
             match pick(retired, rng) {
@@ -516,7 +621,14 @@ fn break_rule(rule: &str, body: &mut Value, t: &Tables<'_>, rng: &mut Rng, notif
                 .lists
                 .diagnoses
                 .iter()
-                .filter(|d| d.kind == DiagnosisKind::Complaint && !["H102", "L101", "L102", "L103", "L104", "L105", "L112", "L122", "R102"].contains(&d.code.as_str()) && d.validity.contains(notified - Duration::days(200)))
+                .filter(|d| {
+                    d.kind == DiagnosisKind::Complaint
+                        && ![
+                            "H102", "L101", "L102", "L103", "L104", "L105", "L112", "L122", "R102",
+                        ]
+                        .contains(&d.code.as_str())
+                        && d.validity.contains(notified - Duration::days(200))
+                })
                 .map(|d| d.code.as_str())
                 .collect();
             match pick(complaints, rng) {
@@ -527,7 +639,16 @@ fn break_rule(rule: &str, body: &mut Value, t: &Tables<'_>, rng: &mut Rng, notif
             }
         }
         "diagnosis.accident" => {
-            let accidents: Vec<&str> = t.lists.diagnoses.iter().filter(|d| d.kind == DiagnosisKind::Accident && d.validity.contains(notified - Duration::days(200))).map(|d| d.code.as_str()).collect();
+            let accidents: Vec<&str> = t
+                .lists
+                .diagnoses
+                .iter()
+                .filter(|d| {
+                    d.kind == DiagnosisKind::Accident
+                        && d.validity.contains(notified - Duration::days(200))
+                })
+                .map(|d| d.code.as_str())
+                .collect();
             match pick(accidents, rng) {
                 Some(code) => {
                     obj.insert("diagnosis_code".into(), json!(code));
@@ -539,13 +660,22 @@ fn break_rule(rule: &str, body: &mut Value, t: &Tables<'_>, rng: &mut Rng, notif
             obj.insert("exposures".into(), json!([]));
         }
         "exposures.primary" => {
-            obj.insert("exposures".into(), json!([{"code": "PS001", "primary": true}, {"code": "ER001", "primary": true}]));
+            obj.insert(
+                "exposures".into(),
+                json!([{"code": "PS001", "primary": true}, {"code": "ER001", "primary": true}]),
+            );
         }
         "exposures.duplicate" => {
-            obj.insert("exposures".into(), json!([{"code": "PS001", "primary": true}, {"code": "PS001", "primary": false}]));
+            obj.insert(
+                "exposures".into(),
+                json!([{"code": "PS001", "primary": true}, {"code": "PS001", "primary": false}]),
+            );
         }
         "exposure.unknown" => {
-            obj.insert("exposures".into(), json!([{"code": "ER999", "primary": true}]));
+            obj.insert(
+                "exposures".into(),
+                json!([{"code": "ER999", "primary": true}]),
+            );
         }
         "sector.unknown" => {
             obj.insert("sector_code".into(), json!("9999"));
@@ -563,10 +693,18 @@ fn break_rule(rule: &str, body: &mut Value, t: &Tables<'_>, rng: &mut Rng, notif
             obj.insert("birth_year".into(), json!(notified.year() - 5));
         }
         "diagnosis_date.format" => {
-            obj.insert("diagnosis_date".into(), json!(notified.format("%d-%m-%Y").to_string()));
+            obj.insert(
+                "diagnosis_date".into(),
+                json!(notified.format("%d-%m-%Y").to_string()),
+            );
         }
         "diagnosis_date.future" => {
-            obj.insert("diagnosis_date".into(), json!((notified + Duration::days(10)).format("%Y-%m-%d").to_string()));
+            obj.insert(
+                "diagnosis_date".into(),
+                json!((notified + Duration::days(10))
+                    .format("%Y-%m-%d")
+                    .to_string()),
+            );
         }
         "consequence.invalid" => {
             obj.insert("consequence".into(), json!("severe"));
@@ -629,12 +767,21 @@ fn doctors(cfg: &GeneratorConfig, lists: &CodeLists, rng: &mut Rng) -> Vec<Docto
 }
 
 /// Generates the demo records, sorted by time.
-pub fn generate(cfg: &GeneratorConfig, lists: &CodeLists, reference: &ReferenceData) -> Result<Vec<DemoRecord>, GenerateError> {
+pub fn generate(
+    cfg: &GeneratorConfig,
+    lists: &CodeLists,
+    reference: &ReferenceData,
+) -> Result<Vec<DemoRecord>, GenerateError> {
     if cfg.from > cfg.to {
-        return Err(GenerateError::Config(format!("--from {} is after --to {}", cfg.from, cfg.to)));
+        return Err(GenerateError::Config(format!(
+            "--from {} is after --to {}",
+            cfg.from, cfg.to
+        )));
     }
-    if cfg.doctors == 0 || !(cfg.scale > 0.0) {
-        return Err(GenerateError::Config("doctors and scale must be positive".into()));
+    if cfg.doctors == 0 || cfg.scale.is_nan() || cfg.scale <= 0.0 {
+        return Err(GenerateError::Config(
+            "doctors and scale must be positive".into(),
+        ));
     }
     let t = tables(lists, reference)?;
     let mut root = Rng::new(cfg.seed);
@@ -666,20 +813,43 @@ pub fn generate(cfg: &GeneratorConfig, lists: &CodeLists, reference: &ReferenceD
         let mix_weights: Vec<f64> = groups.iter().map(|g| mix[g]).collect();
         let n = (totals[&year] * cfg.scale).round() as usize;
         let mut valid_refs: Vec<(String, usize, DateTime<Utc>, Value)> = Vec::new();
-        let core: Vec<usize> = active.iter().copied().filter(|i| doctor_list[*i].participation == Participation::EveryYear).collect();
-        let mut make = |rng: &mut Rng, forced: Option<(&str, &str, &str, Period)>, records: &mut Vec<(DateTime<Utc>, u64, DemoRecord)>, valid_refs: &mut Vec<(String, usize, DateTime<Utc>, Value)>, expect: Option<&str>, doctor_hint: Option<usize>| {
+        let core: Vec<usize> = active
+            .iter()
+            .copied()
+            .filter(|i| doctor_list[*i].participation == Participation::EveryYear)
+            .collect();
+        let mut make = |rng: &mut Rng,
+                        forced: Option<(&str, &str, &str, Period)>,
+                        records: &mut Vec<(DateTime<Utc>, u64, DemoRecord)>,
+                        valid_refs: &mut Vec<(String, usize, DateTime<Utc>, Value)>,
+                        expect: Option<&str>,
+                        doctor_hint: Option<usize>| {
             let (period, group, section) = match forced {
-                Some((_, _, sector, period)) => (period, DiagnosisGroup::Other, lists.sbi_section(sector).unwrap_or("C").to_string()),
+                Some((_, _, sector, period)) => (
+                    period,
+                    DiagnosisGroup::Other,
+                    lists.sbi_section(sector).unwrap_or("C").to_string(),
+                ),
                 None => {
-                    let period = Period::new(year, 1 + rng.below(12) as u32).unwrap_or_else(|_| Period::of(NaiveDate::MIN));
+                    let period = Period::new(year, 1 + rng.below(12) as u32)
+                        .unwrap_or_else(|_| Period::of(NaiveDate::MIN));
                     let group = groups[rng.weighted(&mix_weights)];
                     let section = t.sections[rng.weighted(&t.section_weights[&group])].clone();
                     (period, group, section)
                 }
             };
             for plant in &cfg.scenario.plants {
-                if let Plant::ReportingDrop { sbi_section, from, factor } = plant {
-                    if *sbi_section == section && period >= *from && forced.is_none() && !rng.chance(*factor) {
+                if let Plant::ReportingDrop {
+                    sbi_section,
+                    from,
+                    factor,
+                } = plant
+                {
+                    if *sbi_section == section
+                        && period >= *from
+                        && forced.is_none()
+                        && !rng.chance(*factor)
+                    {
                         return;
                     }
                 }
@@ -696,7 +866,11 @@ pub fn generate(cfg: &GeneratorConfig, lists: &CodeLists, reference: &ReferenceD
             let doctor = &doctor_list[doctor_index];
             let notified_at = random_time_in(rng, period);
             let forced_codes = forced.map(|(d, e, s, _)| (d, e, s));
-            let Some(built) = build_body(&t, rng, doctor, notified_at, group, &section, forced_codes) else { return };
+            let Some(built) =
+                build_body(&t, rng, doctor, notified_at, group, &section, forced_codes)
+            else {
+                return;
+            };
             let mut body = built.body;
             let _ = built.section;
             if let Some(rule) = expect {
@@ -707,37 +881,68 @@ pub fn generate(cfg: &GeneratorConfig, lists: &CodeLists, reference: &ReferenceD
             counter += 1;
             let reference = format!("n{counter:07}");
             if expect.is_none() {
-                active_months.entry(doctor_index).or_default().insert(period);
+                active_months
+                    .entry(doctor_index)
+                    .or_default()
+                    .insert(period);
                 valid_refs.push((reference.clone(), doctor_index, notified_at, body.clone()));
             }
-            push(records, DemoRecord::Notification {
-                reference,
-                doctor: doctor.handle.clone(),
-                big: doctor.big.clone(),
-                at: notified_at,
-                body,
-                expect_rule: expect.map(str::to_string),
-            });
+            push(
+                records,
+                DemoRecord::Notification {
+                    reference,
+                    doctor: doctor.handle.clone(),
+                    big: doctor.big.clone(),
+                    at: notified_at,
+                    body,
+                    expect_rule: expect.map(str::to_string),
+                },
+            );
         };
         // every core doctor notifies at least once a year (the ~30% who report every year)
         for k in 0..n {
-            let hint = if n > core.len() { core.get(k).copied() } else { None };
+            let hint = if n > core.len() {
+                core.get(k).copied()
+            } else {
+                None
+            };
             make(&mut rng, None, &mut records, &mut valid_refs, None, hint);
         }
         // planted pairs
         for plant in &cfg.scenario.plants {
             let (d, e, s, from, rate) = match plant {
-                Plant::Rise { diagnosis, exposure, sector, from, extra_per_month } => (diagnosis, exposure, sector, from, *extra_per_month),
-                Plant::NewPair { diagnosis, exposure, sector, from, per_month } => (diagnosis, exposure, sector, from, *per_month),
+                Plant::Rise {
+                    diagnosis,
+                    exposure,
+                    sector,
+                    from,
+                    extra_per_month,
+                } => (diagnosis, exposure, sector, from, *extra_per_month),
+                Plant::NewPair {
+                    diagnosis,
+                    exposure,
+                    sector,
+                    from,
+                    per_month,
+                } => (diagnosis, exposure, sector, from, *per_month),
                 Plant::ReportingDrop { .. } => continue,
             };
             for month in 1..=12 {
-                let Ok(period) = Period::new(year, month) else { continue };
+                let Ok(period) = Period::new(year, month) else {
+                    continue;
+                };
                 if period < *from {
                     continue;
                 }
                 for _ in 0..rng.poisson(rate * cfg.scale) {
-                    make(&mut rng, Some((d, e, s, period)), &mut records, &mut valid_refs, None, None);
+                    make(
+                        &mut rng,
+                        Some((d, e, s, period)),
+                        &mut records,
+                        &mut valid_refs,
+                        None,
+                        None,
+                    );
                 }
             }
         }
@@ -745,7 +950,14 @@ pub fn generate(cfg: &GeneratorConfig, lists: &CodeLists, reference: &ReferenceD
         let invalid = (n as f64 * cfg.invalid_share).round() as usize;
         for i in 0..invalid {
             let rule = INVALID_RULES[i % INVALID_RULES.len()];
-            make(&mut rng, None, &mut records, &mut valid_refs, Some(rule), None);
+            make(
+                &mut rng,
+                None,
+                &mut records,
+                &mut valid_refs,
+                Some(rule),
+                None,
+            );
         }
         // amendments and withdrawals
         for (reference, doctor_index, notified_at, body) in &valid_refs {
@@ -753,45 +965,66 @@ pub fn generate(cfg: &GeneratorConfig, lists: &CodeLists, reference: &ReferenceD
             let later = *notified_at + Duration::days(1 + rng.below(30) as i64);
             if rng.chance(cfg.amendment_share) {
                 let mut amended = body.clone();
-                amended["consequence"] = json!(if rng.chance(0.5) { "permanent" } else { "temporary" });
+                amended["consequence"] = json!(if rng.chance(0.5) {
+                    "permanent"
+                } else {
+                    "temporary"
+                });
                 amended["absence_band"] = json!(["1to3m", "3to6m", "gt6m"][rng.below(3)]);
-                push(&mut records, DemoRecord::Amendment {
-                    reference: reference.clone(),
-                    doctor: doctor.handle.clone(),
-                    big: doctor.big.clone(),
-                    at: later,
-                    body: amended,
-                });
+                push(
+                    &mut records,
+                    DemoRecord::Amendment {
+                        reference: reference.clone(),
+                        doctor: doctor.handle.clone(),
+                        big: doctor.big.clone(),
+                        at: later,
+                        body: amended,
+                    },
+                );
             } else if rng.chance(cfg.withdrawal_share / (1.0 - cfg.amendment_share)) {
-                push(&mut records, DemoRecord::Withdrawal {
-                    reference: reference.clone(),
-                    doctor: doctor.handle.clone(),
-                    big: doctor.big.clone(),
-                    at: later,
-                    reason: ["duplicate", "not_occupational", "entered_in_error", "other"][rng.weighted(&[0.4, 0.4, 0.15, 0.05])].to_string(),
-                });
+                push(
+                    &mut records,
+                    DemoRecord::Withdrawal {
+                        reference: reference.clone(),
+                        doctor: doctor.handle.clone(),
+                        big: doctor.big.clone(),
+                        at: later,
+                        reason: ["duplicate", "not_occupational", "entered_in_error", "other"]
+                            [rng.weighted(&[0.4, 0.4, 0.15, 0.05])]
+                        .to_string(),
+                    },
+                );
             }
         }
     }
     // zero reports: months without a case, filed on the 1st of the next month
-    for (index, doctor) in doctor_list.iter().enumerate().filter(|(_, d)| d.zero_reporter) {
+    for (index, doctor) in doctor_list
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.zero_reporter)
+    {
         let busy = active_months.get(&index).cloned().unwrap_or_default();
         let mut rng = root.fork(50_000 + index as u64);
-        let (Ok(mut period), Ok(last)) = (Period::new(cfg.from, 1), Period::new(cfg.to, 12)) else { continue };
+        let (Ok(mut period), Ok(last)) = (Period::new(cfg.from, 1), Period::new(cfg.to, 12)) else {
+            continue;
+        };
         while period <= last {
             if !busy.contains(&period) && rng.chance(0.9) {
                 let filed = period.next().first_day();
-                push(&mut records, DemoRecord::ZeroReport {
-                    doctor: doctor.handle.clone(),
-                    big: doctor.big.clone(),
-                    at: at(filed, 9, rng.below(60) as u32),
-                    period: period.to_string(),
-                    service_id: doctor.service_id.clone(),
-                });
+                push(
+                    &mut records,
+                    DemoRecord::ZeroReport {
+                        doctor: doctor.handle.clone(),
+                        big: doctor.big.clone(),
+                        at: at(filed, 9, rng.below(60) as u32),
+                        period: period.to_string(),
+                        service_id: doctor.service_id.clone(),
+                    },
+                );
             }
             period = period.next();
         }
     }
-    records.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    records.sort_by_key(|r| (r.0, r.1));
     Ok(records.into_iter().map(|(_, _, r)| r).collect())
 }

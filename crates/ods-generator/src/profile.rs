@@ -18,12 +18,54 @@ const EXTRA_TOTALS: [(i32, f64); 1] = [(2020, 4900.0)];
 pub const GROUP_ANCHORS: [(i32, [(DiagnosisGroup, f64); 3]); 6] = {
     use DiagnosisGroup::*;
     [
-        (2008, [(Musculoskeletal, 0.42), (Psychological, 0.24), (Hearing, 0.24)]),
-        (2016, [(Psychological, 0.42), (Musculoskeletal, 0.27), (Hearing, 0.22)]),
-        (2018, [(Psychological, 0.58), (Musculoskeletal, 0.29), (Hearing, 0.07)]),
-        (2020, [(Infectious, 0.39), (Psychological, 0.354), (Musculoskeletal, 0.177)]),
-        (2021, [(Infectious, 0.25), (Psychological, 0.435), (Musculoskeletal, 0.218)]),
-        (2023, [(Psychological, 0.679), (Musculoskeletal, 0.220), (Neurological, 0.028)]),
+        (
+            2008,
+            [
+                (Musculoskeletal, 0.42),
+                (Psychological, 0.24),
+                (Hearing, 0.24),
+            ],
+        ),
+        (
+            2016,
+            [
+                (Psychological, 0.42),
+                (Musculoskeletal, 0.27),
+                (Hearing, 0.22),
+            ],
+        ),
+        (
+            2018,
+            [
+                (Psychological, 0.58),
+                (Musculoskeletal, 0.29),
+                (Hearing, 0.07),
+            ],
+        ),
+        (
+            2020,
+            [
+                (Infectious, 0.39),
+                (Psychological, 0.354),
+                (Musculoskeletal, 0.177),
+            ],
+        ),
+        (
+            2021,
+            [
+                (Infectious, 0.25),
+                (Psychological, 0.435),
+                (Musculoskeletal, 0.218),
+            ],
+        ),
+        (
+            2023,
+            [
+                (Psychological, 0.679),
+                (Musculoskeletal, 0.220),
+                (Neurological, 0.028),
+            ],
+        ),
     ]
 };
 
@@ -112,8 +154,12 @@ pub fn yearly_totals(reference: &ReferenceData, from: i32, to: i32) -> BTreeMap<
 }
 
 fn interpolate(anchors: &[(i32, f64)], year: i32) -> f64 {
-    let Some(first) = anchors.first() else { return 0.0 };
-    let Some(last) = anchors.last() else { return 0.0 };
+    let Some(first) = anchors.first() else {
+        return 0.0;
+    };
+    let Some(last) = anchors.last() else {
+        return 0.0;
+    };
     if year <= first.0 {
         return first.1;
     }
@@ -132,7 +178,8 @@ fn interpolate(anchors: &[(i32, f64)], year: i32) -> f64 {
 
 /// The full group mix of one anchor.
 fn anchor_mix(given: &[(DiagnosisGroup, f64); 3]) -> BTreeMap<DiagnosisGroup, f64> {
-    let mut mix: BTreeMap<DiagnosisGroup, f64> = DiagnosisGroup::ALL.iter().map(|g| (*g, 0.0)).collect();
+    let mut mix: BTreeMap<DiagnosisGroup, f64> =
+        DiagnosisGroup::ALL.iter().map(|g| (*g, 0.0)).collect();
     let given_total: f64 = given.iter().map(|(_, s)| s).sum();
     for (g, s) in given {
         mix.insert(*g, *s);
@@ -186,7 +233,10 @@ mod tests {
         assert_eq!(totals[&2014], 8513.0);
         assert_eq!(totals[&2020], 4900.0);
         assert!((totals[&2013] - (6451.0 + 8513.0) / 2.0).abs() < 1e-9);
-        assert!(sector_rate_ratio("F", &reference) > 1.5, "construction is above the national rate");
+        assert!(
+            sector_rate_ratio("F", &reference) > 1.5,
+            "construction is above the national rate"
+        );
         assert_eq!(sector_rate_ratio("R", &reference), 1.0);
     }
 }

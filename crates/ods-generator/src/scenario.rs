@@ -108,8 +108,18 @@ impl Scenario {
                 reason,
             };
             match plant {
-                Plant::Rise { diagnosis, exposure, sector, .. }
-                | Plant::NewPair { diagnosis, exposure, sector, .. } => {
+                Plant::Rise {
+                    diagnosis,
+                    exposure,
+                    sector,
+                    ..
+                }
+                | Plant::NewPair {
+                    diagnosis,
+                    exposure,
+                    sector,
+                    ..
+                } => {
                     if lists.diagnoses.get(diagnosis).is_none() {
                         return Err(invalid(format!("unknown diagnosis '{diagnosis}'")));
                     }
@@ -120,9 +130,15 @@ impl Scenario {
                         return Err(invalid(format!("unknown sector '{sector}'")));
                     }
                 }
-                Plant::ReportingDrop { sbi_section, factor, .. } => {
+                Plant::ReportingDrop {
+                    sbi_section,
+                    factor,
+                    ..
+                } => {
                     if lists.sectors.get(sbi_section).is_none() || sbi_section.len() != 1 {
-                        return Err(invalid(format!("'{sbi_section}' is not an SBI section letter")));
+                        return Err(invalid(format!(
+                            "'{sbi_section}' is not an SBI section letter"
+                        )));
                     }
                     if !(0.0..=1.0).contains(factor) {
                         return Err(invalid(format!("factor {factor} is not between 0 and 1")));

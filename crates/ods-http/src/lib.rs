@@ -27,7 +27,7 @@ pub struct Problem {
     pub detail: String,
     /// Every rule violation, for 422 answers.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub violations: Option<serde_json::Value>,
+    pub violations: Option<Box<serde_json::Value>>,
     /// Seconds to wait before retrying (also sent as `Retry-After`).
     #[serde(skip)]
     pub retry_after: Option<u64>,
@@ -148,7 +148,10 @@ impl HttpMetrics {
     /// `<prefix>_request_duration_seconds{route}` in `registry`.
     pub fn register(registry: &Registry, prefix: &str) -> prometheus::Result<Self> {
         let requests = IntCounterVec::new(
-            Opts::new(format!("{prefix}_requests_total"), "HTTP requests by route and status"),
+            Opts::new(
+                format!("{prefix}_requests_total"),
+                "HTTP requests by route and status",
+            ),
             &["route", "status"],
         )?;
         let duration = HistogramVec::new(
@@ -167,7 +170,11 @@ impl HttpMetrics {
     }
 
     /// Middleware recording every request (use with `axum::middleware::from_fn_with_state`).
-    pub async fn track(State(metrics): State<HttpMetrics>, request: Request, next: Next) -> Response {
+    pub async fn track(
+        State(metrics): State<HttpMetrics>,
+        request: Request,
+        next: Next,
+    ) -> Response {
         let route = request
             .extensions()
             .get::<MatchedPath>()
@@ -193,10 +200,14 @@ pub fn render_metrics(registry: &Registry) -> Response {
     let encoder = prometheus::TextEncoder::new();
     let mut buffer = Vec::new();
     if let Err(e) = encoder.encode(&registry.gather(), &mut buffer) {
-        return Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "metrics", e.to_string()).into_response();
+        return Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "metrics", e.to_string())
+            .into_response();
     }
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
         buffer,
     )
         .into_response()

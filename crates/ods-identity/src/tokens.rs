@@ -157,9 +157,12 @@ impl TokenStore {
             source,
         };
         let conn = Connection::open(path).map_err(db)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
         Ok(TokenStore {
             path: name,
@@ -369,7 +372,10 @@ mod tests {
         assert!(other.authenticate(&token).unwrap().is_some());
         other.revoke(&listed[0].id).unwrap();
         assert_eq!(store.authenticate(&token).unwrap(), None);
-        assert!(matches!(store.revoke(&listed[0].id), Err(TokenError::NotFound(_))));
+        assert!(matches!(
+            store.revoke(&listed[0].id),
+            Err(TokenError::NotFound(_))
+        ));
         drop((store, other));
         let bytes = std::fs::read(&path).unwrap();
         let secret = token.rsplit('_').next().unwrap();

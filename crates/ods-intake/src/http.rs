@@ -44,7 +44,9 @@ pub fn router(state: IntakeState) -> Router {
         .with_state(state)
 }
 
-fn reporter_of(caller: &Caller) -> Result<(&ods_model::ReporterPseudonym, &ods_model::Affiliation), Problem> {
+fn reporter_of(
+    caller: &Caller,
+) -> Result<(&ods_model::ReporterPseudonym, &ods_model::Affiliation), Problem> {
     caller.require(&[Role::Reporter])?;
     match &caller.0 {
         Principal::Reporter {
@@ -100,7 +102,7 @@ fn intake_problem(error: IntakeError) -> Problem {
                     violations.len()
                 ),
             );
-            p.violations = serde_json::to_value(&violations).ok();
+            p.violations = serde_json::to_value(&violations).ok().map(Box::new);
             p
         }
         IntakeError::Publish(PublishError::Backpressure) => {
@@ -108,7 +110,10 @@ fn intake_problem(error: IntakeError) -> Problem {
         }
         IntakeError::Publish(e) => {
             tracing::error!(error = %e, "publish failed");
-            Problem::unavailable("the event log is unavailable; nothing was stored, retry later", 5)
+            Problem::unavailable(
+                "the event log is unavailable; nothing was stored, retry later",
+                5,
+            )
         }
     }
 }
@@ -145,16 +150,24 @@ async fn file_zero_report(
         let (reporter, affiliation) = reporter_of(&caller)?;
         let body = json_body(&headers, body)?;
         let Value::Object(map) = &body else {
-            return Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", "the body must be {\"period\": \"YYYY-MM\"}"));
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "the body must be {\"period\": \"YYYY-MM\"}",
+            ));
         };
         if let Some(extra) = map.keys().find(|k| *k != "period") {
-            return Err(intake_problem(IntakeError::Invalid(vec![ods_validation::Violation {
-                field: extra.clone(),
-                value: map[extra].clone(),
-                rule: ods_validation::Rule::FieldUnknown,
-                message: format!("unknown field '{extra}': a zero report takes only period"),
-                message_nl: format!("onbekend veld '{extra}': een nulmelding kent alleen period"),
-            }])));
+            return Err(intake_problem(IntakeError::Invalid(vec![
+                ods_validation::Violation {
+                    field: extra.clone(),
+                    value: map[extra].clone(),
+                    rule: ods_validation::Rule::FieldUnknown,
+                    message: format!("unknown field '{extra}': a zero report takes only period"),
+                    message_nl: format!(
+                        "onbekend veld '{extra}': een nulmelding kent alleen period"
+                    ),
+                },
+            ])));
         }
         let period = map.get("period").cloned().unwrap_or(Value::Null);
         let zero = state

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use ods_codelists::CodeLists;
 use ods_log::{Append, EmbeddedLog, LogError};
-use ods_model::{Event, NotificationFiled, NotificationId, ReporterPseudonym, ZeroReport};
 use ods_model::Affiliation;
+use ods_model::{Event, NotificationFiled, NotificationId, ReporterPseudonym, ZeroReport};
 use ods_validation::{validate_notification, validate_period, Limits, Violation};
 use ods_wire::WireError;
 use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
@@ -101,11 +101,17 @@ impl IntakeMetrics {
     /// and `ods_intake_producer_in_flight`.
     pub fn register(registry: &Registry) -> prometheus::Result<Self> {
         let validation_failures = IntCounterVec::new(
-            Opts::new("ods_intake_validation_failures_total", "Rule violations found at intake, by rule"),
+            Opts::new(
+                "ods_intake_validation_failures_total",
+                "Rule violations found at intake, by rule",
+            ),
             &["rule"],
         )?;
         let accepted = IntCounterVec::new(
-            Opts::new("ods_intake_accepted_total", "Events accepted durably, by kind"),
+            Opts::new(
+                "ods_intake_accepted_total",
+                "Events accepted durably, by kind",
+            ),
             &["kind"],
         )?;
         let in_flight = IntGauge::new(
@@ -157,7 +163,12 @@ pub struct Intake {
 
 impl Intake {
     /// An intake over `sink`.
-    pub fn new(lists: Arc<CodeLists>, limits: Limits, sink: Arc<dyn EventSink>, metrics: IntakeMetrics) -> Self {
+    pub fn new(
+        lists: Arc<CodeLists>,
+        limits: Limits,
+        sink: Arc<dyn EventSink>,
+        metrics: IntakeMetrics,
+    ) -> Self {
         Intake {
             lists,
             limits,
@@ -186,7 +197,10 @@ impl Intake {
         let notification = validate_notification(body, &self.lists, now.date_naive(), &self.limits)
             .inspect_err(|violations| {
                 for v in violations {
-                    self.metrics.validation_failures.with_label_values(&[v.rule.id()]).inc();
+                    self.metrics
+                        .validation_failures
+                        .with_label_values(&[v.rule.id()])
+                        .inc();
                 }
             })?;
         Ok(NotificationFiled {
@@ -208,7 +222,10 @@ impl Intake {
     ) -> Result<ZeroReport, Vec<Violation>> {
         let period = validate_period(period, now.date_naive()).inspect_err(|violations| {
             for v in violations {
-                self.metrics.validation_failures.with_label_values(&[v.rule.id()]).inc();
+                self.metrics
+                    .validation_failures
+                    .with_label_values(&[v.rule.id()])
+                    .inc();
             }
         })?;
         Ok(ZeroReport {
@@ -241,7 +258,9 @@ impl Intake {
         body: &serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<Accepted, IntakeError> {
-        let filed = self.prepare_filing(reporter, body, now).map_err(IntakeError::Invalid)?;
+        let filed = self
+            .prepare_filing(reporter, body, now)
+            .map_err(IntakeError::Invalid)?;
         let id = filed.notification_id.to_string();
         self.publish(vec![Event::Filed(filed)])
             .instrument(tracing::info_span!("publish_notification", notification_id = %id))

@@ -177,7 +177,12 @@ impl EmbeddedLog {
 
     /// Up to `limit` records of `topic` with offset >= `from`, in offset order. Blocking: call from
     /// a blocking context.
-    pub fn read_from(&self, topic: &str, from: i64, limit: usize) -> Result<Vec<LogRecord>, LogError> {
+    pub fn read_from(
+        &self,
+        topic: &str,
+        from: i64,
+        limit: usize,
+    ) -> Result<Vec<LogRecord>, LogError> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT offset, key, payload, appended_at FROM records
@@ -257,9 +262,8 @@ fn commit_group(conn: &mut Connection, group: &[Request]) -> rusqlite::Result<Ve
     let tx = conn.transaction()?;
     let mut all = Vec::with_capacity(group.len());
     {
-        let mut next = tx.prepare_cached(
-            "SELECT COALESCE(MAX(offset) + 1, 0) FROM records WHERE topic = ?1",
-        )?;
+        let mut next =
+            tx.prepare_cached("SELECT COALESCE(MAX(offset) + 1, 0) FROM records WHERE topic = ?1")?;
         let mut insert = tx.prepare_cached(
             "INSERT INTO records (topic, offset, key, payload, appended_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
@@ -307,7 +311,10 @@ mod tests {
         let path = dir.path().join("log.sqlite");
         {
             let log = EmbeddedLog::open(&path, 16).unwrap();
-            let a = log.append(vec![rec("a", "1"), rec("a", "2")]).await.unwrap();
+            let a = log
+                .append(vec![rec("a", "1"), rec("a", "2")])
+                .await
+                .unwrap();
             let b = log.append(vec![rec("b", "x")]).await.unwrap();
             assert_eq!((a, b), (vec![0, 1], vec![0]));
             let mut handles = Vec::new();
@@ -333,7 +340,10 @@ mod tests {
         assert_eq!(log.end_offset("a").unwrap(), 52);
         assert_eq!(*log.subscribe().borrow(), 53);
         let read = log.read_from("a", 50, 10).unwrap();
-        assert_eq!(read.iter().map(|r| r.offset).collect::<Vec<_>>(), vec![50, 51]);
+        assert_eq!(
+            read.iter().map(|r| r.offset).collect::<Vec<_>>(),
+            vec![50, 51]
+        );
         assert_eq!(log.append(vec![rec("a", "z")]).await.unwrap(), vec![52]);
     }
 }

@@ -22,5 +22,5 @@ pub use categories::{
 pub use event::{
     Event, EventKind, NotificationAmended, NotificationFiled, NotificationWithdrawn, ZeroReport,
 };
-pub use notification::{ExposureRef, Notification, NotificationId, ReporterPseudonym, Affiliation};
+pub use notification::{Affiliation, ExposureRef, Notification, NotificationId, ReporterPseudonym};
 pub use period::{Period, PeriodError};

@@ -117,12 +117,17 @@ mod tests {
         let p = Period::parse("2024-03").unwrap();
         assert_eq!(p.to_string(), "2024-03");
         assert_eq!(p.quarter(), 1);
-        assert_eq!(Period::parse("2024-12").unwrap().next().to_string(), "2025-01");
+        assert_eq!(
+            Period::parse("2024-12").unwrap().next().to_string(),
+            "2025-01"
+        );
     }
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["2024-13", "2024-3", "24-03", "2024/03", "", "2024-00", "abcd-ef"] {
+        for bad in [
+            "2024-13", "2024-3", "24-03", "2024/03", "", "2024-00", "abcd-ef",
+        ] {
             assert!(Period::parse(bad).is_err(), "{bad}");
         }
     }

@@ -23,4 +23,4 @@ mod core;
 mod keys;
 
 pub use crate::core::{Decision, NotificationState, Processor, Status};
-pub use keys::{CountKey, Contribution};
+pub use keys::{Contribution, CountKey};

@@ -74,7 +74,10 @@ fn parse_counts_query(params: &HashMap<String, String>) -> Result<(CountQuery, b
             "group_by" => {
                 for name in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                     let d = Dimension::parse(name).ok_or_else(|| {
-                        bad_request(format!("group_by: unknown dimension '{name}'; use any of {}", names.join(", ")))
+                        bad_request(format!(
+                            "group_by: unknown dimension '{name}'; use any of {}",
+                            names.join(", ")
+                        ))
                     })?;
                     if query.group_by.contains(&d) {
                         return Err(bad_request(format!("group_by lists '{name}' twice")));
@@ -102,7 +105,11 @@ fn parse_counts_query(params: &HashMap<String, String>) -> Result<(CountQuery, b
                         names.join(", ")
                     ))
                 })?;
-                let values = value.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
+                let values = value
+                    .split(',')
+                    .map(|v| v.trim().to_string())
+                    .filter(|v| !v.is_empty())
+                    .collect();
                 query.filters.push((d, values));
             }
         }

@@ -16,7 +16,7 @@
 mod queries;
 mod store;
 
-pub use queries::{CountCell, CountQuery, Dimension, NotificationView, Summary};
+pub use queries::{CellKey, CountCell, CountQuery, Dimension, NotificationView, Summary};
 pub use store::{BatchStats, EmbeddedStore, StoreError};
 
 /// Cells with fewer notifications than this are suppressed in published answers.

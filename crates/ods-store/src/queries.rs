@@ -101,6 +101,9 @@ impl Dimension {
     }
 }
 
+/// The value of each grouped dimension of a cell.
+pub type CellKey = BTreeMap<&'static str, String>;
+
 /// A counts question.
 #[derive(Debug, Clone, Default)]
 pub struct CountQuery {
@@ -178,7 +181,7 @@ impl EmbeddedStore {
     pub fn counts_unsuppressed(
         &self,
         query: &CountQuery,
-    ) -> Result<Vec<(BTreeMap<&'static str, String>, i64)>, StoreError> {
+    ) -> Result<Vec<(CellKey, i64)>, StoreError> {
         let mut sql = String::from("SELECT ");
         for d in &query.group_by {
             sql.push_str(d.column());
@@ -190,13 +193,23 @@ impl EmbeddedStore {
             if values.is_empty() {
                 continue;
             }
-            sql.push_str(&format!(" AND {} IN ({})", d.column(), vec!["?"; values.len()].join(", ")));
+            sql.push_str(&format!(
+                " AND {} IN ({})",
+                d.column(),
+                vec!["?"; values.len()].join(", ")
+            ));
             args.extend(values.iter().cloned());
         }
         if let Some(scope) = &query.sector_scope {
             let marks = vec!["?"; scope.len().max(1)].join(", ");
-            sql.push_str(&format!(" AND (sbi_section IN ({marks}) OR sector_code IN ({marks}))"));
-            let values: Vec<String> = if scope.is_empty() { vec![String::new()] } else { scope.clone() };
+            sql.push_str(&format!(
+                " AND (sbi_section IN ({marks}) OR sector_code IN ({marks}))"
+            ));
+            let values: Vec<String> = if scope.is_empty() {
+                vec![String::new()]
+            } else {
+                scope.clone()
+            };
             args.extend(values.iter().cloned());
             args.extend(values);
         }
@@ -245,10 +258,16 @@ impl EmbeddedStore {
         };
         Ok(Summary {
             notifications_counted: scalar("SELECT SUM(n) FROM agg_counts")?,
-            notifications_rejected: scalar("SELECT COUNT(*) FROM notifications WHERE status = 'rejected'")?,
-            notifications_withdrawn: scalar("SELECT COUNT(*) FROM notifications WHERE status = 'withdrawn'")?,
+            notifications_rejected: scalar(
+                "SELECT COUNT(*) FROM notifications WHERE status = 'rejected'",
+            )?,
+            notifications_withdrawn: scalar(
+                "SELECT COUNT(*) FROM notifications WHERE status = 'withdrawn'",
+            )?,
             zero_reports: scalar("SELECT COUNT(*) FROM zero_reports")?,
-            reporters: scalar("SELECT COUNT(DISTINCT reporter) FROM notifications WHERE status = 'validated'")?,
+            reporters: scalar(
+                "SELECT COUNT(DISTINCT reporter) FROM notifications WHERE status = 'validated'",
+            )?,
             dead_letters: scalar("SELECT COUNT(*) FROM dead_letters")?,
             by_year: self.counts(&CountQuery {
                 group_by: vec![Dimension::Year],
@@ -260,25 +279,24 @@ impl EmbeddedStore {
     /// The processing status of one notification.
     pub fn notification(&self, id: &str) -> Result<Option<NotificationView>, StoreError> {
         let conn = lock(&self.reader);
-        let row = conn
-            .query_row(
-                "SELECT n.notification_id, n.version, n.status, n.reporter, r.reasons
+        let row = conn.query_row(
+            "SELECT n.notification_id, n.version, n.status, n.reporter, r.reasons
                  FROM notifications n LEFT JOIN rejections r
                    ON r.notification_id = n.notification_id AND r.version = n.version
                  WHERE n.notification_id = ?1",
-                [id],
-                |r| {
-                    Ok(NotificationView {
-                        notification_id: r.get(0)?,
-                        version: r.get(1)?,
-                        status: r.get(2)?,
-                        reporter: r.get(3)?,
-                        reasons: r
-                            .get::<_, Option<String>>(4)?
-                            .and_then(|t| serde_json::from_str(&t).ok()),
-                    })
-                },
-            );
+            [id],
+            |r| {
+                Ok(NotificationView {
+                    notification_id: r.get(0)?,
+                    version: r.get(1)?,
+                    status: r.get(2)?,
+                    reporter: r.get(3)?,
+                    reasons: r
+                        .get::<_, Option<String>>(4)?
+                        .and_then(|t| serde_json::from_str(&t).ok()),
+                })
+            },
+        );
         match row {
             Ok(view) => Ok(Some(view)),
             Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),

@@ -198,8 +198,15 @@ impl EmbeddedStore {
                         (id.map(|id| (id, event.reporter().to_string())), decision)
                     }
                 };
-            apply(&tx, source, record.offset, subject.as_ref(), &decision, &mut stats)
-                .map_err(|e| self.wrap(e))?;
+            apply(
+                &tx,
+                source,
+                record.offset,
+                subject.as_ref(),
+                &decision,
+                &mut stats,
+            )
+            .map_err(|e| self.wrap(e))?;
             stats.next_offset = record.offset + 1;
         }
         tx.execute(
@@ -259,7 +266,8 @@ fn load_state(tx: &Transaction<'_>, id: &str) -> Result<Option<NotificationState
         )
         .optional()?;
     text.map(|t| {
-        serde_json::from_str(&t).map_err(|e| ApplyError::Corrupt(format!("notification {id}"), e.to_string()))
+        serde_json::from_str(&t)
+            .map_err(|e| ApplyError::Corrupt(format!("notification {id}"), e.to_string()))
     })
     .transpose()
 }
@@ -286,7 +294,15 @@ fn apply(
             add_counts(tx, add, 1)?;
             let bytes = ods_wire::encode_record(validated.as_ref())
                 .map_err(|e| ApplyError::Corrupt("validated record".into(), e.to_string()))?;
-            save_state(tx, &validated.notification_id, &validated.reporter_pseudonym, state, Some(&bytes), offset, now)?;
+            save_state(
+                tx,
+                &validated.notification_id,
+                &validated.reporter_pseudonym,
+                state,
+                Some(&bytes),
+                offset,
+                now,
+            )?;
             stats.validated += 1;
         }
         Decision::Reject {
@@ -298,7 +314,15 @@ fn apply(
                 add_counts(tx, old, -1)?;
             }
             let id = rejection.notification_id.clone().unwrap_or_default();
-            save_state(tx, &id, &rejection.reporter_pseudonym, state, None, offset, now)?;
+            save_state(
+                tx,
+                &id,
+                &rejection.reporter_pseudonym,
+                state,
+                None,
+                offset,
+                now,
+            )?;
             let reasons = serde_json::to_string(&rejection.reasons.iter().map(|r| {
                 serde_json::json!({"field": r.field, "value": r.value, "rule": r.rule, "message": r.message, "message_nl": r.message_nl})
             }).collect::<Vec<_>>()).unwrap_or_default();

@@ -1,6 +1,8 @@
 //! The store's aggregates equal the reference fold of the log, whatever the batching, duplicate
 //! records in the log, redelivery from older positions, or dead letters.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -30,7 +32,10 @@ fn notification(variant: usize, sex: Sex) -> Notification {
     Notification {
         affiliation: Affiliation::Service("AD0001".into()),
         diagnosis_code: diagnosis.into(),
-        exposures: vec![ExposureRef { code: exposure.into(), primary: true }],
+        exposures: vec![ExposureRef {
+            code: exposure.into(),
+            primary: true,
+        }],
         sector_code: sector.into(),
         occupation_code: "7512".into(),
         sex,
@@ -51,7 +56,11 @@ enum Op {
 }
 
 fn at(month: u32) -> DateTime<Utc> {
-    NaiveDate::from_ymd_opt(2023, month, 10).unwrap().and_hms_opt(9, 0, 0).unwrap().and_utc()
+    NaiveDate::from_ymd_opt(2023, month, 10)
+        .unwrap()
+        .and_hms_opt(9, 0, 0)
+        .unwrap()
+        .and_utc()
 }
 
 fn reporter() -> ReporterPseudonym {
@@ -70,9 +79,7 @@ fn events_of(n: u128, first: (usize, bool), ops: &[Op]) -> Vec<Event> {
         notified_at: at(month),
         notification: notification(first.0, sex(first.1)),
     })];
-    let mut version = 1;
-    for op in ops {
-        version += 1;
+    for (version, op) in (2..).zip(ops) {
         match op {
             Op::Amend(v, female) => out.push(Event::Amended(NotificationAmended {
                 event_id: Uuid::new_v4(),
@@ -118,7 +125,11 @@ fn reference(streams: &[Vec<Event>]) -> BTreeMap<(String, String, String), i64> 
                 continue;
             }
             *counts
-                .entry((when.format("%Y-%m").to_string(), n.diagnosis_code.clone(), n.sex.code().to_string()))
+                .entry((
+                    when.format("%Y-%m").to_string(),
+                    n.diagnosis_code.clone(),
+                    n.sex.code().to_string(),
+                ))
                 .or_insert(0) += 1;
         }
     }
@@ -132,7 +143,10 @@ fn stored(store: &EmbeddedStore) -> BTreeMap<(String, String, String), i64> {
     };
     let mut out = BTreeMap::new();
     for (d, n) in store.counts_unsuppressed(&query).unwrap() {
-        out.insert((d["month"].clone(), d["diagnosis"].clone(), d["sex"].clone()), n);
+        out.insert(
+            (d["month"].clone(), d["diagnosis"].clone(), d["sex"].clone()),
+            n,
+        );
     }
     out
 }
@@ -173,7 +187,7 @@ proptest! {
             let pick = open[(rng >> 33) as usize % open.len()];
             let (_, bytes) = ods_wire::encode_event(&streams[pick][cursors[pick]]).unwrap();
             log.push(bytes.clone());
-            if log.len() % duplicate_every == 0 {
+            if log.len().is_multiple_of(duplicate_every) {
                 log.push(bytes); // a producer retry wrote it twice
             }
             cursors[pick] += 1;

@@ -65,7 +65,14 @@ struct Checker<'a> {
 }
 
 impl<'a> Checker<'a> {
-    fn push(&mut self, field: &str, value: &Value, rule: Rule, message: String, message_nl: String) {
+    fn push(
+        &mut self,
+        field: &str,
+        value: &Value,
+        rule: Rule,
+        message: String,
+        message_nl: String,
+    ) {
         self.violations.push(Violation {
             field: field.to_string(),
             value: value.clone(),
@@ -153,7 +160,10 @@ impl<'a> Checker<'a> {
                     &Value::String(text.to_string()),
                     rule,
                     format!("{field} '{text}' is not allowed; use one of: {}", e.allowed),
-                    format!("{field} '{text}' is niet toegestaan; kies uit: {}", e.allowed),
+                    format!(
+                        "{field} '{text}' is niet toegestaan; kies uit: {}",
+                        e.allowed
+                    ),
                 );
                 None
             }
@@ -190,8 +200,14 @@ pub fn validate_notification(
                 key,
                 value,
                 Rule::FieldUnknown,
-                format!("unknown field '{key}': the notification takes only {}", FIELDS.join(", ")),
-                format!("onbekend veld '{key}': de melding kent alleen {}", FIELDS.join(", ")),
+                format!(
+                    "unknown field '{key}': the notification takes only {}",
+                    FIELDS.join(", ")
+                ),
+                format!(
+                    "onbekend veld '{key}': de melding kent alleen {}",
+                    FIELDS.join(", ")
+                ),
             );
         }
     }
@@ -292,7 +308,11 @@ fn check_diagnosis_date(c: &mut Checker<'_>, today: NaiveDate) -> Option<NaiveDa
     Some(date)
 }
 
-fn check_affiliation(c: &mut Checker<'_>, lists: &CodeLists, today: NaiveDate) -> Option<Affiliation> {
+fn check_affiliation(
+    c: &mut Checker<'_>,
+    lists: &CodeLists,
+    today: NaiveDate,
+) -> Option<Affiliation> {
     let service_id = c.text("service_id", false);
     let self_employed = match c.raw("self_employed") {
         Value::Null => false,
@@ -321,7 +341,8 @@ fn check_affiliation(c: &mut Checker<'_>, lists: &CodeLists, today: NaiveDate) -
                 "service_id",
                 &Value::Null,
                 Rule::ServiceMissing,
-                "service_id (your occupational health service) is required, or self_employed: true".into(),
+                "service_id (your occupational health service) is required, or self_employed: true"
+                    .into(),
                 "service_id (uw arbodienst) is verplicht, of self_employed: true".into(),
             );
             None
@@ -344,7 +365,11 @@ fn check_affiliation(c: &mut Checker<'_>, lists: &CodeLists, today: NaiveDate) -
     }
 }
 
-fn check_diagnosis(c: &mut Checker<'_>, lists: &CodeLists, on: Option<NaiveDate>) -> Option<String> {
+fn check_diagnosis(
+    c: &mut Checker<'_>,
+    lists: &CodeLists,
+    on: Option<NaiveDate>,
+) -> Option<String> {
     let code = c.text("diagnosis_code", true)?;
     let value = Value::String(code.to_string());
     let well_formed = code.len() == 4
@@ -414,7 +439,11 @@ fn describe_validity(v: ods_codelists::Validity) -> String {
     }
 }
 
-fn check_exposures(c: &mut Checker<'_>, lists: &CodeLists, on: Option<NaiveDate>) -> Option<Vec<ExposureRef>> {
+fn check_exposures(
+    c: &mut Checker<'_>,
+    lists: &CodeLists,
+    on: Option<NaiveDate>,
+) -> Option<Vec<ExposureRef>> {
     let raw = c.raw("exposures");
     let items = match raw {
         Value::Null => {
@@ -423,7 +452,12 @@ fn check_exposures(c: &mut Checker<'_>, lists: &CodeLists, on: Option<NaiveDate>
         }
         Value::Array(items) => items,
         other => {
-            c.wrong_type("exposures", other, "a list of {code, primary}", "een lijst van {code, primary}");
+            c.wrong_type(
+                "exposures",
+                other,
+                "a list of {code, primary}",
+                "een lijst van {code, primary}",
+            );
             return None;
         }
     };
@@ -434,14 +468,22 @@ fn check_exposures(c: &mut Checker<'_>, lists: &CodeLists, on: Option<NaiveDate>
             &Value::from(items.len()),
             Rule::ExposuresCount,
             format!("give 1 to {MAX_EXPOSURES} exposures, not {}", items.len()),
-            format!("geef 1 tot {MAX_EXPOSURES} blootstellingen, niet {}", items.len()),
+            format!(
+                "geef 1 tot {MAX_EXPOSURES} blootstellingen, niet {}",
+                items.len()
+            ),
         );
     }
     let mut exposures = Vec::new();
     for (i, item) in items.iter().enumerate().take(MAX_EXPOSURES * 2) {
         let path = format!("exposures[{i}]");
         let Value::Object(obj) = item else {
-            c.wrong_type(&path, item, "an object {code, primary}", "een object {code, primary}");
+            c.wrong_type(
+                &path,
+                item,
+                "an object {code, primary}",
+                "een object {code, primary}",
+            );
             continue;
         };
         for key in obj.keys().filter(|k| *k != "code" && *k != "primary") {
@@ -450,7 +492,9 @@ fn check_exposures(c: &mut Checker<'_>, lists: &CodeLists, on: Option<NaiveDate>
                 &obj[key],
                 Rule::FieldUnknown,
                 format!("unknown field '{key}' in an exposure: use only code and primary"),
-                format!("onbekend veld '{key}' in een blootstelling: gebruik alleen code en primary"),
+                format!(
+                    "onbekend veld '{key}' in een blootstelling: gebruik alleen code en primary"
+                ),
             );
         }
         let code_path = format!("{path}.code");
@@ -462,7 +506,12 @@ fn check_exposures(c: &mut Checker<'_>, lists: &CodeLists, on: Option<NaiveDate>
             }
             Some(Value::Bool(b)) => Some(*b),
             Some(other) => {
-                c.wrong_type(&format!("{path}.primary"), other, "true or false", "true of false");
+                c.wrong_type(
+                    &format!("{path}.primary"),
+                    other,
+                    "true or false",
+                    "true of false",
+                );
                 None
             }
         };
@@ -540,8 +589,14 @@ fn check_sector(c: &mut Checker<'_>, lists: &CodeLists, on: Option<NaiveDate>) -
                 "sector_code",
                 &value,
                 Rule::SectorNotInForce,
-                format!("sector_code '{code}' is not valid on the diagnosis date ({})", describe_validity(s.validity)),
-                format!("sector_code '{code}' is niet geldig op de diagnosedatum ({})", describe_validity(s.validity)),
+                format!(
+                    "sector_code '{code}' is not valid on the diagnosis date ({})",
+                    describe_validity(s.validity)
+                ),
+                format!(
+                    "sector_code '{code}' is niet geldig op de diagnosedatum ({})",
+                    describe_validity(s.validity)
+                ),
             );
             None
         }
@@ -588,12 +643,22 @@ fn check_birth_year(c: &mut Checker<'_>, diagnosis_year: i32) -> Option<i32> {
         Value::Number(n) => match n.as_i64() {
             Some(y) => y,
             None => {
-                c.wrong_type("birth_year", raw, "a whole year, e.g. 1975", "een heel jaartal, bv. 1975");
+                c.wrong_type(
+                    "birth_year",
+                    raw,
+                    "a whole year, e.g. 1975",
+                    "een heel jaartal, bv. 1975",
+                );
                 return None;
             }
         },
         other => {
-            c.wrong_type("birth_year", other, "a whole year, e.g. 1975", "een heel jaartal, bv. 1975");
+            c.wrong_type(
+                "birth_year",
+                other,
+                "a whole year, e.g. 1975",
+                "een heel jaartal, bv. 1975",
+            );
             return None;
         }
     };
@@ -617,7 +682,12 @@ fn check_advice(c: &mut Checker<'_>) -> Option<Vec<PreventionAdvice>> {
         Value::Null => return Some(Vec::new()),
         Value::Array(items) => items,
         other => {
-            c.wrong_type("prevention_advice", other, "a list of advice types", "een lijst van adviestypen");
+            c.wrong_type(
+                "prevention_advice",
+                other,
+                "a list of advice types",
+                "een lijst van adviestypen",
+            );
             return None;
         }
     };
@@ -626,8 +696,16 @@ fn check_advice(c: &mut Checker<'_>) -> Option<Vec<PreventionAdvice>> {
             "prevention_advice",
             &Value::from(items.len()),
             Rule::FieldTooLong,
-            format!("prevention_advice has {} items; there are only {} advice types", items.len(), PreventionAdvice::ALL.len()),
-            format!("prevention_advice heeft {} items; er zijn maar {} adviestypen", items.len(), PreventionAdvice::ALL.len()),
+            format!(
+                "prevention_advice has {} items; there are only {} advice types",
+                items.len(),
+                PreventionAdvice::ALL.len()
+            ),
+            format!(
+                "prevention_advice heeft {} items; er zijn maar {} adviestypen",
+                items.len(),
+                PreventionAdvice::ALL.len()
+            ),
         );
         return None;
     }
@@ -635,7 +713,9 @@ fn check_advice(c: &mut Checker<'_>) -> Option<Vec<PreventionAdvice>> {
     let mut advice = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let path = format!("prevention_advice[{i}]");
-        let Some(text) = c.text_at(&path, item, true) else { continue };
+        let Some(text) = c.text_at(&path, item, true) else {
+            continue;
+        };
         match PreventionAdvice::parse(text) {
             Ok(a) if advice.contains(&a) => c.push(
                 &path,
@@ -649,8 +729,14 @@ fn check_advice(c: &mut Checker<'_>) -> Option<Vec<PreventionAdvice>> {
                 &path,
                 item,
                 Rule::PreventionAdviceInvalid,
-                format!("advice '{text}' is not an advice type; use one of: {}", e.allowed),
-                format!("advies '{text}' is geen adviestype; kies uit: {}", e.allowed),
+                format!(
+                    "advice '{text}' is not an advice type; use one of: {}",
+                    e.allowed
+                ),
+                format!(
+                    "advies '{text}' is geen adviestype; kies uit: {}",
+                    e.allowed
+                ),
             ),
         }
     }
@@ -688,8 +774,16 @@ fn check_guideline(
                 "guideline_code",
                 &value,
                 Rule::GuidelineMismatch,
-                format!("guideline {code} ({}) does not cover diagnosis {diagnosis}; it covers {}", guideline.name_en, guideline.diagnosis_codes.join(", ")),
-                format!("richtlijn {code} ({}) gaat niet over diagnose {diagnosis}; wel over {}", guideline.name_nl, guideline.diagnosis_codes.join(", ")),
+                format!(
+                    "guideline {code} ({}) does not cover diagnosis {diagnosis}; it covers {}",
+                    guideline.name_en,
+                    guideline.diagnosis_codes.join(", ")
+                ),
+                format!(
+                    "richtlijn {code} ({}) gaat niet over diagnose {diagnosis}; wel over {}",
+                    guideline.name_nl,
+                    guideline.diagnosis_codes.join(", ")
+                ),
             );
             return None;
         }
@@ -735,7 +829,9 @@ pub fn validate_period(value: &Value, today: NaiveDate) -> Result<Period, Vec<Vi
             value: value.clone(),
             rule: Rule::PeriodFuture,
             message: format!("period {period} is in the future; report a month that has begun"),
-            message_nl: format!("periode {period} ligt in de toekomst; meld een maand die begonnen is"),
+            message_nl: format!(
+                "periode {period} ligt in de toekomst; meld een maand die begonnen is"
+            ),
         }]);
     }
     Ok(period)

@@ -1,5 +1,7 @@
 //! Every rule has a rejecting case and an accepting case (a near miss that must pass).
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -52,37 +54,157 @@ fn rules_of(lists: &CodeLists, body: &Value) -> BTreeSet<&'static str> {
 /// (rule, rejecting change, accepting change)
 fn cases() -> Vec<(Rule, Value, Value)> {
     vec![
-        (Rule::FieldUnknown, json!({"worker_name": "J. Jansen"}), json!({})),
-        (Rule::FieldRequired, json!({"sector_code": "__remove__"}), json!({"prevention_advice": "__remove__"})),
-        (Rule::FieldType, json!({"birth_year": "1980"}), json!({"birth_year": 1980})),
-        (Rule::FieldTooLong, json!({"service_id": "A".repeat(33)}), json!({"service_id": "AD0002"})),
-        (Rule::ServiceMissing, json!({"service_id": "__remove__"}), json!({"service_id": "__remove__", "self_employed": true})),
-        (Rule::ServiceConflict, json!({"self_employed": true}), json!({"self_employed": false})),
-        (Rule::ServiceUnknown, json!({"service_id": "AD9999"}), json!({"service_id": "AD0040"})),
-        (Rule::DiagnosisFormat, json!({"diagnosis_code": "M77.1"}), json!({"diagnosis_code": "L695", "guideline_code": "__remove__"})),
-        (Rule::DiagnosisUnknown, json!({"diagnosis_code": "Z999"}), json!({"diagnosis_code": "P612", "guideline_code": "E002"})),
-        (Rule::DiagnosisNotInForce, json!({"diagnosis_code": "L691", "guideline_code": "__remove__"}), json!({"diagnosis_code": "L691", "guideline_code": "__remove__", "diagnosis_date": "2012-12-31", "birth_year": 1970})),
-        (Rule::DiagnosisComplaintCode, json!({"diagnosis_code": "L111", "guideline_code": "__remove__"}), json!({"diagnosis_code": "L112", "guideline_code": "__remove__"})),
-        (Rule::DiagnosisAccident, json!({"diagnosis_code": "L510", "guideline_code": "__remove__"}), json!({"diagnosis_code": "P620", "guideline_code": "__remove__"})),
-        (Rule::ExposuresCount, json!({"exposures": []}), json!({"exposures": [{"code": "ER003", "primary": true}]})),
-        (Rule::ExposuresPrimary, json!({"exposures": [{"code": "ER003", "primary": true}, {"code": "PS001", "primary": true}]}), json!({"exposures": [{"code": "ER003", "primary": false}, {"code": "PS001", "primary": true}]})),
-        (Rule::ExposuresDuplicate, json!({"exposures": [{"code": "ER003", "primary": true}, {"code": "ER003", "primary": false}]}), json!({"exposures": [{"code": "ER003", "primary": true}, {"code": "ER001", "primary": false}]})),
-        (Rule::ExposureUnknown, json!({"exposures": [{"code": "ER999", "primary": true}]}), json!({"exposures": [{"code": "ER004", "primary": true}]})),
-        (Rule::ExposureNotInForce, json!({"exposures": [{"code": "PH099", "primary": true}]}), json!({"exposures": [{"code": "PH099", "primary": true}], "diagnosis_date": "2016-12-31"})),
-        (Rule::SectorUnknown, json!({"sector_code": "9999"}), json!({"sector_code": "F"})),
-        (Rule::OccupationFormat, json!({"occupation_code": "7"}), json!({"occupation_code": "75"})),
-        (Rule::OccupationUnknown, json!({"occupation_code": "1099"}), json!({"occupation_code": "7513"})),
+        (
+            Rule::FieldUnknown,
+            json!({"worker_name": "J. Jansen"}),
+            json!({}),
+        ),
+        (
+            Rule::FieldRequired,
+            json!({"sector_code": "__remove__"}),
+            json!({"prevention_advice": "__remove__"}),
+        ),
+        (
+            Rule::FieldType,
+            json!({"birth_year": "1980"}),
+            json!({"birth_year": 1980}),
+        ),
+        (
+            Rule::FieldTooLong,
+            json!({"service_id": "A".repeat(33)}),
+            json!({"service_id": "AD0002"}),
+        ),
+        (
+            Rule::ServiceMissing,
+            json!({"service_id": "__remove__"}),
+            json!({"service_id": "__remove__", "self_employed": true}),
+        ),
+        (
+            Rule::ServiceConflict,
+            json!({"self_employed": true}),
+            json!({"self_employed": false}),
+        ),
+        (
+            Rule::ServiceUnknown,
+            json!({"service_id": "AD9999"}),
+            json!({"service_id": "AD0040"}),
+        ),
+        (
+            Rule::DiagnosisFormat,
+            json!({"diagnosis_code": "M77.1"}),
+            json!({"diagnosis_code": "L695", "guideline_code": "__remove__"}),
+        ),
+        (
+            Rule::DiagnosisUnknown,
+            json!({"diagnosis_code": "Z999"}),
+            json!({"diagnosis_code": "P612", "guideline_code": "E002"}),
+        ),
+        (
+            Rule::DiagnosisNotInForce,
+            json!({"diagnosis_code": "L691", "guideline_code": "__remove__"}),
+            json!({"diagnosis_code": "L691", "guideline_code": "__remove__", "diagnosis_date": "2012-12-31", "birth_year": 1970}),
+        ),
+        (
+            Rule::DiagnosisComplaintCode,
+            json!({"diagnosis_code": "L111", "guideline_code": "__remove__"}),
+            json!({"diagnosis_code": "L112", "guideline_code": "__remove__"}),
+        ),
+        (
+            Rule::DiagnosisAccident,
+            json!({"diagnosis_code": "L510", "guideline_code": "__remove__"}),
+            json!({"diagnosis_code": "P620", "guideline_code": "__remove__"}),
+        ),
+        (
+            Rule::ExposuresCount,
+            json!({"exposures": []}),
+            json!({"exposures": [{"code": "ER003", "primary": true}]}),
+        ),
+        (
+            Rule::ExposuresPrimary,
+            json!({"exposures": [{"code": "ER003", "primary": true}, {"code": "PS001", "primary": true}]}),
+            json!({"exposures": [{"code": "ER003", "primary": false}, {"code": "PS001", "primary": true}]}),
+        ),
+        (
+            Rule::ExposuresDuplicate,
+            json!({"exposures": [{"code": "ER003", "primary": true}, {"code": "ER003", "primary": false}]}),
+            json!({"exposures": [{"code": "ER003", "primary": true}, {"code": "ER001", "primary": false}]}),
+        ),
+        (
+            Rule::ExposureUnknown,
+            json!({"exposures": [{"code": "ER999", "primary": true}]}),
+            json!({"exposures": [{"code": "ER004", "primary": true}]}),
+        ),
+        (
+            Rule::ExposureNotInForce,
+            json!({"exposures": [{"code": "PH099", "primary": true}]}),
+            json!({"exposures": [{"code": "PH099", "primary": true}], "diagnosis_date": "2016-12-31"}),
+        ),
+        (
+            Rule::SectorUnknown,
+            json!({"sector_code": "9999"}),
+            json!({"sector_code": "F"}),
+        ),
+        (
+            Rule::OccupationFormat,
+            json!({"occupation_code": "7"}),
+            json!({"occupation_code": "75"}),
+        ),
+        (
+            Rule::OccupationUnknown,
+            json!({"occupation_code": "1099"}),
+            json!({"occupation_code": "7513"}),
+        ),
         (Rule::SexInvalid, json!({"sex": "V"}), json!({"sex": "X"})),
-        (Rule::BirthYearImplausible, json!({"birth_year": 2015}), json!({"birth_year": 2010})),
-        (Rule::DiagnosisDateFormat, json!({"diagnosis_date": "01-03-2024"}), json!({"diagnosis_date": "2024-01-03"})),
-        (Rule::DiagnosisDateFuture, json!({"diagnosis_date": "2024-07-01"}), json!({"diagnosis_date": "2024-06-30"})),
-        (Rule::ConsequenceInvalid, json!({"consequence": "severe"}), json!({"consequence": "death"})),
-        (Rule::AbsenceBandInvalid, json!({"absence_band": "2m"}), json!({"absence_band": "gt6m"})),
-        (Rule::DetectionRouteInvalid, json!({"detection_route": "pmo"}), json!({"detection_route": "pmo_pago"})),
-        (Rule::PreventionAdviceInvalid, json!({"prevention_advice": ["yoga"]}), json!({"prevention_advice": ["ppe"]})),
-        (Rule::PreventionAdviceDuplicate, json!({"prevention_advice": ["ppe", "ppe"]}), json!({"prevention_advice": []})),
-        (Rule::GuidelineUnknown, json!({"guideline_code": "Z001"}), json!({"guideline_code": "__remove__"})),
-        (Rule::GuidelineMismatch, json!({"guideline_code": "E002"}), json!({"guideline_code": "D001"})),
+        (
+            Rule::BirthYearImplausible,
+            json!({"birth_year": 2015}),
+            json!({"birth_year": 2010}),
+        ),
+        (
+            Rule::DiagnosisDateFormat,
+            json!({"diagnosis_date": "01-03-2024"}),
+            json!({"diagnosis_date": "2024-01-03"}),
+        ),
+        (
+            Rule::DiagnosisDateFuture,
+            json!({"diagnosis_date": "2024-07-01"}),
+            json!({"diagnosis_date": "2024-06-30"}),
+        ),
+        (
+            Rule::ConsequenceInvalid,
+            json!({"consequence": "severe"}),
+            json!({"consequence": "death"}),
+        ),
+        (
+            Rule::AbsenceBandInvalid,
+            json!({"absence_band": "2m"}),
+            json!({"absence_band": "gt6m"}),
+        ),
+        (
+            Rule::DetectionRouteInvalid,
+            json!({"detection_route": "pmo"}),
+            json!({"detection_route": "pmo_pago"}),
+        ),
+        (
+            Rule::PreventionAdviceInvalid,
+            json!({"prevention_advice": ["yoga"]}),
+            json!({"prevention_advice": ["ppe"]}),
+        ),
+        (
+            Rule::PreventionAdviceDuplicate,
+            json!({"prevention_advice": ["ppe", "ppe"]}),
+            json!({"prevention_advice": []}),
+        ),
+        (
+            Rule::GuidelineUnknown,
+            json!({"guideline_code": "Z001"}),
+            json!({"guideline_code": "__remove__"}),
+        ),
+        (
+            Rule::GuidelineMismatch,
+            json!({"guideline_code": "E002"}),
+            json!({"guideline_code": "D001"}),
+        ),
     ]
 }
 
@@ -97,9 +219,18 @@ fn every_rule_rejects_its_case_and_accepts_the_near_miss() {
     let lists = CodeLists::bundled().unwrap();
     for (rule, reject, accept) in cases() {
         let rejected = rules_of(&lists, &with(reject.clone()));
-        assert_eq!(rejected, BTreeSet::from([rule.id()]), "{} should reject {reject}", rule.id());
+        assert_eq!(
+            rejected,
+            BTreeSet::from([rule.id()]),
+            "{} should reject {reject}",
+            rule.id()
+        );
         let accepted = rules_of(&lists, &with(accept.clone()));
-        assert!(accepted.is_empty(), "{} should accept {accept}, got {accepted:?}", rule.id());
+        assert!(
+            accepted.is_empty(),
+            "{} should accept {accept}, got {accepted:?}",
+            rule.id()
+        );
     }
 }
 
@@ -110,12 +241,20 @@ fn all_complaint_code_exceptions_are_accepted_and_other_complaints_rejected() {
         let body = with(json!({"diagnosis_code": code, "guideline_code": "__remove__"}));
         assert!(rules_of(&lists, &body).is_empty(), "{code} is an exception");
     }
-    for d in lists.diagnoses.iter().filter(|d| d.code.as_bytes()[1] == b'1') {
+    for d in lists
+        .diagnoses
+        .iter()
+        .filter(|d| d.code.as_bytes()[1] == b'1')
+    {
         if ods_validation::COMPLAINT_CODE_EXCEPTIONS.contains(&d.code.as_str()) {
             continue;
         }
         let body = with(json!({"diagnosis_code": d.code, "guideline_code": "__remove__"}));
-        assert!(rules_of(&lists, &body).contains("diagnosis.complaint_code"), "{}", d.code);
+        assert!(
+            rules_of(&lists, &body).contains("diagnosis.complaint_code"),
+            "{}",
+            d.code
+        );
     }
 }
 
@@ -127,7 +266,10 @@ fn code_validity_follows_the_diagnosis_date() {
     let mut early = with(covid.clone());
     early["diagnosis_date"] = json!("2019-12-01");
     // SARS-CoV-2 (BI001) is equally only valid from 2020-03-01
-    assert_eq!(rules_of(&lists, &early), BTreeSet::from(["diagnosis.not_in_force", "exposure.not_in_force"]));
+    assert_eq!(
+        rules_of(&lists, &early),
+        BTreeSet::from(["diagnosis.not_in_force", "exposure.not_in_force"])
+    );
     let mut later = with(covid);
     later["diagnosis_date"] = json!("2020-04-01");
     assert_eq!(rules_of(&lists, &later), BTreeSet::new());
@@ -150,7 +292,10 @@ fn sector_validity_is_checked_on_the_diagnosis_date() {
     std::fs::write(&sectors, text).unwrap();
     let lists = CodeLists::load_dir(&dir).unwrap();
     let body = with(json!({"sector_code": "1072"}));
-    assert_eq!(rules_of(&lists, &body), BTreeSet::from(["sector.not_in_force"]));
+    assert_eq!(
+        rules_of(&lists, &body),
+        BTreeSet::from(["sector.not_in_force"])
+    );
     let mut old = body.clone();
     old["diagnosis_date"] = json!("2019-12-31");
     assert_eq!(rules_of(&lists, &old), BTreeSet::new());
@@ -166,10 +311,15 @@ fn tempfile_dir() -> std::path::PathBuf {
 #[test]
 fn every_violation_is_reported_at_once_with_field_value_and_messages() {
     let lists = CodeLists::bundled().unwrap();
-    let body = with(json!({"diagnosis_code": "L111", "sex": "V", "birth_year": 2020, "bsn": "123456782", "guideline_code": "__remove__"}));
+    let body = with(
+        json!({"diagnosis_code": "L111", "sex": "V", "birth_year": 2020, "bsn": "123456782", "guideline_code": "__remove__"}),
+    );
     let violations = validate_notification(&body, &lists, today(), &Limits::default()).unwrap_err();
     let fields: BTreeSet<&str> = violations.iter().map(|v| v.field.as_str()).collect();
-    assert_eq!(fields, BTreeSet::from(["bsn", "birth_year", "diagnosis_code", "sex"]));
+    assert_eq!(
+        fields,
+        BTreeSet::from(["bsn", "birth_year", "diagnosis_code", "sex"])
+    );
     let sex = violations.iter().find(|v| v.field == "sex").unwrap();
     assert_eq!(sex.value, json!("V"));
     assert_eq!(sex.rule, Rule::SexInvalid);
@@ -188,7 +338,10 @@ fn non_object_bodies_are_rejected_not_panicked_on() {
     }
     let deep = json!({"exposures": [1, "x", null, {"code": 5, "primary": "yes", "extra": 1}]});
     let rules = rules_of(&lists, &deep);
-    assert!(rules.contains("field.type") && rules.contains("field.unknown"), "{rules:?}");
+    assert!(
+        rules.contains("field.type") && rules.contains("field.unknown"),
+        "{rules:?}"
+    );
 }
 
 #[test]

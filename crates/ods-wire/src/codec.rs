@@ -32,7 +32,9 @@ struct StrictReader<'a>(&'a [u8]);
 impl std::io::Read for StrictReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         if !buf.is_empty() && self.0.is_empty() {
-            return Err(std::io::Error::other("message ends before the datum is complete"));
+            return Err(std::io::Error::other(
+                "message ends before the datum is complete",
+            ));
         }
         self.0.read(buf)
     }
@@ -84,7 +86,10 @@ fn decode_with<T: DeserializeOwned>(id: SchemaId, datum: &[u8]) -> Result<T, Wir
     let entry = SchemaCatalog::bundled()?.get(id)?;
     let mut reader = StrictReader(datum);
     let value = from_avro_datum(&entry.schema, &mut reader, None).map_err(|e| {
-        WireError::Avro(format!("{} datum is corrupt or truncated: {e}", entry.record))
+        WireError::Avro(format!(
+            "{} datum is corrupt or truncated: {e}",
+            entry.record
+        ))
     })?;
     if !value.validate(&entry.schema) {
         return Err(WireError::Avro(format!(
@@ -115,7 +120,10 @@ pub fn decode_record<T: WireRecord>(bytes: &[u8]) -> Result<T, WireError> {
         let catalog = SchemaCatalog::bundled()?;
         return Err(WireError::UnexpectedSchema {
             found: id.0,
-            record: catalog.get(id).map(|e| e.record.clone()).unwrap_or_default(),
+            record: catalog
+                .get(id)
+                .map(|e| e.record.clone())
+                .unwrap_or_default(),
             expected: std::any::type_name::<T>(),
         });
     }
@@ -308,7 +316,10 @@ fn notification(r: NotificationContentRecord) -> Result<Notification, WireError>
                 reason: format!("{} days is out of range", r.diagnosis_date),
             })?,
         consequence: category("consequence", Consequence::parse(&r.consequence))?,
-        absence_band: category("absence_band", AbsenceBand::from_avro_symbol(&r.absence_band))?,
+        absence_band: category(
+            "absence_band",
+            AbsenceBand::from_avro_symbol(&r.absence_band),
+        )?,
         detection_route: category("detection_route", DetectionRoute::parse(&r.detection_route))?,
         prevention_advice: r
             .prevention_advice
@@ -330,7 +341,10 @@ fn affiliation(service_id: Option<String>, self_employed: bool) -> Result<Affili
     }
 }
 
-fn category<T>(field: &'static str, parsed: Result<T, ods_model::UnknownCode>) -> Result<T, WireError> {
+fn category<T>(
+    field: &'static str,
+    parsed: Result<T, ods_model::UnknownCode>,
+) -> Result<T, WireError> {
     parsed.map_err(|e| WireError::Invalid {
         field,
         reason: e.to_string(),
@@ -388,8 +402,7 @@ mod tests {
             prop::collection::vec(("[A-Z]{2}[0-9]{3}", any::<bool>()), 1..5),
             "[A-U]|[0-9]{2,4}",
             "[0-9]{2,4}",
-            (prop::sample::select(Sex::ALL.to_vec()),
-            1930i32..2010),
+            (prop::sample::select(Sex::ALL.to_vec()), 1930i32..2010),
             0i64..30_000,
             prop::sample::select(Consequence::ALL.to_vec()),
             prop::sample::select(AbsenceBand::ALL.to_vec()),
@@ -398,10 +411,28 @@ mod tests {
             prop::option::of("[A-H][0-9]{3}"),
         )
             .prop_map(
-                |(service, diagnosis, exposures, sector, occupation, (sex, birth_year), days, consequence, absence, route, advice, guideline)| Notification {
-                    affiliation: service.map(Affiliation::Service).unwrap_or(Affiliation::SelfEmployed),
+                |(
+                    service,
+                    diagnosis,
+                    exposures,
+                    sector,
+                    occupation,
+                    (sex, birth_year),
+                    days,
+                    consequence,
+                    absence,
+                    route,
+                    advice,
+                    guideline,
+                )| Notification {
+                    affiliation: service
+                        .map(Affiliation::Service)
+                        .unwrap_or(Affiliation::SelfEmployed),
                     diagnosis_code: diagnosis,
-                    exposures: exposures.into_iter().map(|(code, primary)| ExposureRef { code, primary }).collect(),
+                    exposures: exposures
+                        .into_iter()
+                        .map(|(code, primary)| ExposureRef { code, primary })
+                        .collect(),
                     sector_code: sector,
                     occupation_code: occupation,
                     sex,
@@ -425,47 +456,81 @@ mod tests {
     }
 
     fn arb_event() -> impl Strategy<Value = Event> {
-        let id = any::<u128>().prop_map(|n| Uuid::from_u128(n));
+        let id = any::<u128>().prop_map(Uuid::from_u128);
         prop_oneof![
-            (id.clone(), id.clone(), arb_pseudonym(), arb_time(), arb_notification()).prop_map(
-                |(e, n, reporter, at, notification)| Event::Filed(NotificationFiled {
-                    event_id: e,
-                    notification_id: NotificationId(n),
-                    reporter,
-                    notified_at: at,
-                    notification
-                })
-            ),
-            (id.clone(), id.clone(), 2u32..1000, arb_pseudonym(), arb_time(), arb_time(), arb_notification()).prop_map(
-                |(e, n, version, reporter, at, amended_at, notification)| Event::Amended(NotificationAmended {
-                    event_id: e,
-                    notification_id: NotificationId(n),
-                    version,
-                    reporter,
-                    notified_at: at,
-                    amended_at,
-                    notification
-                })
-            ),
-            (id.clone(), id.clone(), 2u32..1000, arb_pseudonym(), arb_time(), prop::sample::select(WithdrawalReason::ALL.to_vec())).prop_map(
-                |(e, n, version, reporter, at, reason)| Event::Withdrawn(NotificationWithdrawn {
-                    event_id: e,
-                    notification_id: NotificationId(n),
-                    version,
-                    reporter,
-                    withdrawn_at: at,
-                    reason
-                })
-            ),
-            (id, arb_pseudonym(), prop::option::of("[A-Z]{2}[0-9]{4}"), 2000i32..2100, 1u32..=12, arb_time()).prop_map(
-                |(e, reporter, service, year, month, at)| Event::ZeroReport(ZeroReport {
-                    event_id: e,
-                    reporter,
-                    affiliation: service.map(Affiliation::Service).unwrap_or(Affiliation::SelfEmployed),
-                    period: Period::new(year, month).unwrap(),
-                    reported_at: at
-                })
-            ),
+            (
+                id.clone(),
+                id.clone(),
+                arb_pseudonym(),
+                arb_time(),
+                arb_notification()
+            )
+                .prop_map(|(e, n, reporter, at, notification)| Event::Filed(
+                    NotificationFiled {
+                        event_id: e,
+                        notification_id: NotificationId(n),
+                        reporter,
+                        notified_at: at,
+                        notification
+                    }
+                )),
+            (
+                id.clone(),
+                id.clone(),
+                2u32..1000,
+                arb_pseudonym(),
+                arb_time(),
+                arb_time(),
+                arb_notification()
+            )
+                .prop_map(|(e, n, version, reporter, at, amended_at, notification)| {
+                    Event::Amended(NotificationAmended {
+                        event_id: e,
+                        notification_id: NotificationId(n),
+                        version,
+                        reporter,
+                        notified_at: at,
+                        amended_at,
+                        notification,
+                    })
+                }),
+            (
+                id.clone(),
+                id.clone(),
+                2u32..1000,
+                arb_pseudonym(),
+                arb_time(),
+                prop::sample::select(WithdrawalReason::ALL.to_vec())
+            )
+                .prop_map(|(e, n, version, reporter, at, reason)| Event::Withdrawn(
+                    NotificationWithdrawn {
+                        event_id: e,
+                        notification_id: NotificationId(n),
+                        version,
+                        reporter,
+                        withdrawn_at: at,
+                        reason
+                    }
+                )),
+            (
+                id,
+                arb_pseudonym(),
+                prop::option::of("[A-Z]{2}[0-9]{4}"),
+                2000i32..2100,
+                1u32..=12,
+                arb_time()
+            )
+                .prop_map(|(e, reporter, service, year, month, at)| Event::ZeroReport(
+                    ZeroReport {
+                        event_id: e,
+                        reporter,
+                        affiliation: service
+                            .map(Affiliation::Service)
+                            .unwrap_or(Affiliation::SelfEmployed),
+                        period: Period::new(year, month).unwrap(),
+                        reported_at: at
+                    }
+                )),
         ]
     }
 
@@ -496,8 +561,14 @@ mod tests {
     #[test]
     fn framing_errors_are_specific() {
         assert_eq!(decode_event(&[0, 0, 0]), Err(WireError::TooShort(3)));
-        assert_eq!(decode_event(&[1, 0, 0, 0, 1, 2]), Err(WireError::BadMagic(1)));
-        assert_eq!(decode_event(&[0, 0, 0, 0, 99]), Err(WireError::UnknownSchema(99)));
+        assert_eq!(
+            decode_event(&[1, 0, 0, 0, 1, 2]),
+            Err(WireError::BadMagic(1))
+        );
+        assert_eq!(
+            decode_event(&[0, 0, 0, 0, 99]),
+            Err(WireError::UnknownSchema(99))
+        );
         let dead = DeadLetter {
             error: "x".into(),
             payload: vec![1, 2, 3],
@@ -507,7 +578,10 @@ mod tests {
             failed_at: 0,
         };
         let bytes = encode_record(&dead).unwrap();
-        assert!(matches!(decode_event(&bytes), Err(WireError::UnexpectedSchema { found: 7, .. })));
+        assert!(matches!(
+            decode_event(&bytes),
+            Err(WireError::UnexpectedSchema { found: 7, .. })
+        ));
         assert_eq!(decode_record::<DeadLetter>(&bytes).unwrap(), dead);
     }
 
@@ -531,7 +605,10 @@ mod tests {
             rejected_at: 1_700_000_000_000,
         };
         let bytes = encode_record(&rejected).unwrap();
-        assert_eq!(decode_record::<NotificationRejected>(&bytes).unwrap(), rejected);
+        assert_eq!(
+            decode_record::<NotificationRejected>(&bytes).unwrap(),
+            rejected
+        );
     }
 
     /// Schema evolution: a v1 payload read with a v2 reader schema that adds a defaulted field.
@@ -542,10 +619,13 @@ mod tests {
         let catalog = SchemaCatalog::bundled().unwrap();
         let v1 = catalog.get(SchemaId::ZERO_REPORT).unwrap();
         let mut v2_json: serde_json::Value = serde_json::from_str(v1.text).unwrap();
-        v2_json["fields"].as_array_mut().unwrap().push(serde_json::json!({
-            "name": "channel", "type": "string", "default": "web",
-            "doc": "added in v2: how the report was filed"
-        }));
+        v2_json["fields"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({
+                "name": "channel", "type": "string", "default": "web",
+                "doc": "added in v2: how the report was filed"
+            }));
         let v2 = Schema::parse_str(&v2_json.to_string()).unwrap();
         let event = Event::ZeroReport(ZeroReport {
             event_id: Uuid::from_u128(7),
@@ -557,8 +637,16 @@ mod tests {
         let (_, bytes) = encode_event(&event).unwrap();
         let (_, mut datum) = unframe(&bytes).unwrap();
         let value = from_avro_datum(&v1.schema, &mut datum, Some(&v2)).unwrap();
-        let Value::Record(fields) = value else { panic!("not a record") };
-        assert_eq!(fields.last().unwrap(), &("channel".to_string(), Value::String("web".into())));
-        assert_eq!(fields[4], ("period".to_string(), Value::String("2024-03".into())));
+        let Value::Record(fields) = value else {
+            panic!("not a record")
+        };
+        assert_eq!(
+            fields.last().unwrap(),
+            &("channel".to_string(), Value::String("web".into()))
+        );
+        assert_eq!(
+            fields[4],
+            ("period".to_string(), Value::String("2024-03".into()))
+        );
     }
 }

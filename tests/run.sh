@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The test command of ods (README): installs what the tests need, then checks formatting, lints
+# with warnings as errors, and runs every test of the workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Third-party checks must run, not be skipped (see tests/avro_third_party.rs).
+export ODS_THIRD_PARTY_TESTS=1
+
+if ! python3 -c "import fastavro" >/dev/null 2>&1; then
+  echo "installing fastavro (Python) for the third-party Avro check"
+  python3 -m pip install --quiet --disable-pip-version-check fastavro
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --workspace --locked
