@@ -45,6 +45,8 @@ enum Command {
     },
     /// Rebuild every aggregate from the log (run while the server is stopped).
     Replay,
+    /// List the validation rules with their stable ids.
+    Rules,
 }
 
 #[derive(Args, Debug)]
@@ -132,6 +134,12 @@ fn main() -> Result<()> {
         }
         Command::Generate(args) => generate(args),
         Command::Tokens { command } => tokens(&config, command),
+        Command::Rules => {
+            for rule in ods_validation::Rule::ALL {
+                println!("{:<28} {}", rule.id(), rule.description());
+            }
+            Ok(())
+        }
         Command::Replay => {
             config::init_tracing(&config);
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;

@@ -4,8 +4,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use ods_codelists::reference::ReferenceData;
-use ods_codelists::{CodeListError, CodeLists, DiagnosisGroup, DiagnosisKind, SectorLevel};
+use ods_codelists::{
+    CodeListError, CodeLists, Diagnosis, DiagnosisGroup, DiagnosisKind, SectorLevel,
+};
 use ods_model::Period;
+use ods_validation::COMPLAINT_CODE_EXCEPTIONS;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -255,10 +258,7 @@ fn tables<'a>(
     for d in lists.diagnoses.iter() {
         let notifiable = d.kind == DiagnosisKind::Disease
             || (d.kind == DiagnosisKind::Complaint
-                && [
-                    "H102", "L101", "L102", "L103", "L104", "L105", "L112", "L122", "R102",
-                ]
-                .contains(&d.code.as_str()));
+                && COMPLAINT_CODE_EXCEPTIONS.contains(&d.code.as_str()));
         if notifiable && pairs.contains_key(&d.code) {
             by_group.entry(d.group).or_default().push(d.code.clone());
         }
@@ -556,6 +556,30 @@ fn fine_sector(t: &Tables<'_>, rng: &mut Rng, section: &str, primary: &str) -> S
     }
 }
 
+/// Sets a random diagnosis code that satisfies `fits`; false when there is none.
+fn replace_diagnosis(
+    obj: &mut serde_json::Map<String, Value>,
+    t: &Tables<'_>,
+    rng: &mut Rng,
+    fits: impl Fn(&Diagnosis) -> bool,
+) -> bool {
+    let codes: Vec<&str> = t
+        .lists
+        .diagnoses
+        .iter()
+        .filter(|d| fits(d))
+        .map(|d| d.code.as_str())
+        .collect();
+    if codes.is_empty() {
+        return false;
+    }
+    obj.insert(
+        "diagnosis_code".into(),
+        json!(codes[rng.below(codes.len())]),
+    );
+    true
+}
+
 /// Breaks one rule in a valid body; returns false when this body cannot express that rule.
 fn break_rule(
     rule: &str,
@@ -568,8 +592,6 @@ fn break_rule(
         Some(o) => o,
         None => return false,
     };
-    let pick =
-        |codes: Vec<&str>, rng: &mut Rng| codes.get(rng.below(codes.len())).map(|c| c.to_string());
     obj.remove("guideline_code");
     match rule {
         "field.unknown" => {
@@ -597,64 +619,29 @@ fn break_rule(
             obj.insert("diagnosis_code".into(), json!("Z999"));
         }
         "diagnosis.not_in_force" => {
-            let retired: Vec<&str> = t
-                .lists
-                .diagnoses
-                .iter()
-                .filter(|d| {
-                    d.kind == DiagnosisKind::Disease
-                        && d.validity
-                            .to
-                            .is_some_and(|to| to < notified - Duration::days(400))
-                })
-                .map(|d| d.code.as_str())
-                .collect();
-            match pick(retired, rng) {
-                Some(code) => {
-                    obj.insert("diagnosis_code".into(), json!(code));
-                }
-                None => return false,
-            }
+            // a code retired well before the diagnosis date
+            let retired = |d: &Diagnosis| {
+                d.kind == DiagnosisKind::Disease
+                    && d.validity
+                        .to
+                        .is_some_and(|to| to < notified - Duration::days(400))
+            };
+            return replace_diagnosis(obj, t, rng, retired);
         }
         "diagnosis.complaint_code" => {
-            let complaints: Vec<&str> = t
-                .lists
-                .diagnoses
-                .iter()
-                .filter(|d| {
-                    d.kind == DiagnosisKind::Complaint
-                        && ![
-                            "H102", "L101", "L102", "L103", "L104", "L105", "L112", "L122", "R102",
-                        ]
-                        .contains(&d.code.as_str())
-                        && d.validity.contains(notified - Duration::days(200))
-                })
-                .map(|d| d.code.as_str())
-                .collect();
-            match pick(complaints, rng) {
-                Some(code) => {
-                    obj.insert("diagnosis_code".into(), json!(code));
-                }
-                None => return false,
-            }
+            let complaint = |d: &Diagnosis| {
+                d.kind == DiagnosisKind::Complaint
+                    && !COMPLAINT_CODE_EXCEPTIONS.contains(&d.code.as_str())
+                    && d.validity.contains(notified - Duration::days(200))
+            };
+            return replace_diagnosis(obj, t, rng, complaint);
         }
         "diagnosis.accident" => {
-            let accidents: Vec<&str> = t
-                .lists
-                .diagnoses
-                .iter()
-                .filter(|d| {
-                    d.kind == DiagnosisKind::Accident
-                        && d.validity.contains(notified - Duration::days(200))
-                })
-                .map(|d| d.code.as_str())
-                .collect();
-            match pick(accidents, rng) {
-                Some(code) => {
-                    obj.insert("diagnosis_code".into(), json!(code));
-                }
-                None => return false,
-            }
+            let accident = |d: &Diagnosis| {
+                d.kind == DiagnosisKind::Accident
+                    && d.validity.contains(notified - Duration::days(200))
+            };
+            return replace_diagnosis(obj, t, rng, accident);
         }
         "exposures.count" => {
             obj.insert("exposures".into(), json!([]));

@@ -6,7 +6,6 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, FromRef, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::Utc;
@@ -15,7 +14,7 @@ use ods_identity::{Principal, Role, TokenStore};
 use ods_model::Event;
 use serde_json::{json, Value};
 
-use crate::service::{Intake, IntakeError, PublishError};
+use crate::service::{Accepted, Intake, IntakeError, PublishError};
 
 /// Largest accepted request body for single notifications.
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -123,21 +122,15 @@ async fn file_notification(
     caller: Caller,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let result = async {
-        let (reporter, _) = reporter_of(&caller)?;
-        let body = json_body(&headers, body)?;
-        state
-            .intake
-            .file(reporter, &body, Utc::now())
-            .await
-            .map_err(intake_problem)
-    }
-    .await;
-    match result {
-        Ok(accepted) => (StatusCode::ACCEPTED, Json(accepted)).into_response(),
-        Err(problem) => problem.into_response(),
-    }
+) -> Result<(StatusCode, Json<Accepted>), Problem> {
+    let (reporter, _) = reporter_of(&caller)?;
+    let body = json_body(&headers, body)?;
+    let accepted = state
+        .intake
+        .file(reporter, &body, Utc::now())
+        .await
+        .map_err(intake_problem)?;
+    Ok((StatusCode::ACCEPTED, Json(accepted)))
 }
 
 async fn file_zero_report(
@@ -145,46 +138,37 @@ async fn file_zero_report(
     caller: Caller,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let result = async {
-        let (reporter, affiliation) = reporter_of(&caller)?;
-        let body = json_body(&headers, body)?;
-        let Value::Object(map) = &body else {
-            return Err(Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation",
-                "the body must be {\"period\": \"YYYY-MM\"}",
-            ));
-        };
-        if let Some(extra) = map.keys().find(|k| *k != "period") {
-            return Err(intake_problem(IntakeError::Invalid(vec![
-                ods_validation::Violation {
-                    field: extra.clone(),
-                    value: map[extra].clone(),
-                    rule: ods_validation::Rule::FieldUnknown,
-                    message: format!("unknown field '{extra}': a zero report takes only period"),
-                    message_nl: format!(
-                        "onbekend veld '{extra}': een nulmelding kent alleen period"
-                    ),
-                },
-            ])));
-        }
-        let period = map.get("period").cloned().unwrap_or(Value::Null);
-        let zero = state
-            .intake
-            .prepare_zero_report(reporter, affiliation, &period, Utc::now())
-            .map_err(|v| intake_problem(IntakeError::Invalid(v)))?;
-        let answer = json!({"period": zero.period.to_string(), "status": "accepted"});
-        state
-            .intake
-            .publish(vec![Event::ZeroReport(zero)])
-            .await
-            .map_err(|e| intake_problem(IntakeError::Publish(e)))?;
-        Ok(answer)
+) -> Result<(StatusCode, Json<Value>), Problem> {
+    let (reporter, affiliation) = reporter_of(&caller)?;
+    let body = json_body(&headers, body)?;
+    let Value::Object(map) = &body else {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            "the body must be {\"period\": \"YYYY-MM\"}",
+        ));
+    };
+    if let Some(extra) = map.keys().find(|k| *k != "period") {
+        return Err(intake_problem(IntakeError::Invalid(vec![
+            ods_validation::Violation {
+                field: extra.clone(),
+                value: map[extra].clone(),
+                rule: ods_validation::Rule::FieldUnknown,
+                message: format!("unknown field '{extra}': a zero report takes only period"),
+                message_nl: format!("onbekend veld '{extra}': een nulmelding kent alleen period"),
+            },
+        ])));
     }
-    .await;
-    match result {
-        Ok(answer) => (StatusCode::ACCEPTED, Json(answer)).into_response(),
-        Err(problem) => problem.into_response(),
-    }
+    let period = map.get("period").cloned().unwrap_or(Value::Null);
+    let zero = state
+        .intake
+        .prepare_zero_report(reporter, affiliation, &period, Utc::now())
+        .map_err(|v| intake_problem(IntakeError::Invalid(v)))?;
+    let answer = json!({"period": zero.period.to_string(), "status": "accepted"});
+    state
+        .intake
+        .publish(vec![Event::ZeroReport(zero)])
+        .await
+        .map_err(|e| intake_problem(IntakeError::Publish(e)))?;
+    Ok((StatusCode::ACCEPTED, Json(answer)))
 }

@@ -187,6 +187,15 @@ impl Intake {
         &self.sink
     }
 
+    fn count_violations(&self, violations: &[Violation]) {
+        for v in violations {
+            self.metrics
+                .validation_failures
+                .with_label_values(&[v.rule.id()])
+                .inc();
+        }
+    }
+
     /// Validates a body and builds the filing event, without publishing.
     pub fn prepare_filing(
         &self,
@@ -195,14 +204,7 @@ impl Intake {
         now: DateTime<Utc>,
     ) -> Result<NotificationFiled, Vec<Violation>> {
         let notification = validate_notification(body, &self.lists, now.date_naive(), &self.limits)
-            .inspect_err(|violations| {
-                for v in violations {
-                    self.metrics
-                        .validation_failures
-                        .with_label_values(&[v.rule.id()])
-                        .inc();
-                }
-            })?;
+            .inspect_err(|violations| self.count_violations(violations))?;
         Ok(NotificationFiled {
             event_id: Uuid::now_v7(),
             notification_id: NotificationId::new(),
@@ -220,14 +222,8 @@ impl Intake {
         period: &serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<ZeroReport, Vec<Violation>> {
-        let period = validate_period(period, now.date_naive()).inspect_err(|violations| {
-            for v in violations {
-                self.metrics
-                    .validation_failures
-                    .with_label_values(&[v.rule.id()])
-                    .inc();
-            }
-        })?;
+        let period = validate_period(period, now.date_naive())
+            .inspect_err(|violations| self.count_violations(violations))?;
         Ok(ZeroReport {
             event_id: Uuid::now_v7(),
             reporter: reporter.clone(),
