@@ -118,7 +118,10 @@ impl GammaMixture {
             beta1: x[1].exp(),
             alpha2: x[2].exp(),
             beta2: x[3].exp(),
-            p: 1.0 / (1.0 + (-x[4]).exp()),
+            // The logistic saturates to exactly 0 or 1 in floating point for |x| > ~37 (a
+            // degenerate mixture, e.g. one cell); keep the documented 0 < p < 1 so ln(p) and
+            // ln(1 - p) stay finite.
+            p: (1.0 / (1.0 + (-x[4]).exp())).clamp(f64::EPSILON, 1.0 - f64::EPSILON),
         }
     }
 }
