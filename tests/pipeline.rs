@@ -319,6 +319,20 @@ async fn sigkill_right_after_202_loses_nothing_and_counts_once() {
 
     let server = Server::start(dir.path());
     wait_counted(&client, &server, &analyst, 25).await;
+    // the doctor still finds every notification (the registry caught up with the log)
+    for id in &ids {
+        let url = server.url(&format!("/api/v1/notifications/{id}"));
+        assert_eq!(
+            client
+                .get(url)
+                .bearer_auth(&reporter)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
     server.kill();
 
     // again: a restart replays nothing twice
@@ -472,4 +486,291 @@ async fn tokens_can_be_listed_and_revoked_while_the_server_runs() {
     );
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("11 digits"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_doctor_amends_withdraws_and_reads_only_own_notifications() {
+    let dir = tempfile::tempdir().unwrap();
+    let me = token(
+        dir.path(),
+        &[
+            "--role",
+            "reporter",
+            "--big",
+            "19012345603",
+            "--service-id",
+            "AD0001",
+        ],
+    );
+    let other = token(
+        dir.path(),
+        &[
+            "--role",
+            "reporter",
+            "--big",
+            "19012345604",
+            "--service-id",
+            "AD0002",
+        ],
+    );
+    let analyst = token(dir.path(), &["--role", "analyst"]);
+    let admin = token(dir.path(), &["--role", "admin"]);
+    let server = Server::start(dir.path());
+    let client = reqwest::Client::new();
+    let notifications = server.url("/api/v1/notifications");
+
+    // idempotent filing: the same key gives the same answer and one notification
+    let file = |key: &'static str, body: Value| {
+        client
+            .post(&notifications)
+            .bearer_auth(&me)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+    };
+    let first: Value = file("k-1", valid_body())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let again = file("k-1", valid_body()).await.unwrap();
+    assert_eq!(again.status(), 202);
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+    let mut different = valid_body();
+    different["sex"] = json!("M");
+    assert_eq!(file("k-1", different).await.unwrap().status(), 422);
+    let id = first["id"].as_str().unwrap().to_string();
+    wait_counted(&client, &server, &analyst, 1).await;
+    let one = server.url(&format!("/api/v1/notifications/{id}"));
+
+    // read: processing status, ETag, history; nobody else may read it
+    let mut status = String::new();
+    for _ in 0..300 {
+        let response = client.get(&one).bearer_auth(&me).send().await.unwrap();
+        assert_eq!(response.headers()["etag"], "\"1\"");
+        let body: Value = response.json().await.unwrap();
+        status = body["status"].as_str().unwrap().to_string();
+        if status == "validated" {
+            assert_eq!(body["notification"]["diagnosis_code"], "L694");
+            assert_eq!(body["history"][0]["kind"], "filed");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, "validated");
+    assert_eq!(
+        client
+            .get(&one)
+            .bearer_auth(&other)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        client
+            .get(&one)
+            .bearer_auth(&analyst)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        client
+            .get(&one)
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // amend with optimistic concurrency
+    let mut amended = valid_body();
+    amended["consequence"] = json!("permanent");
+    amended["absence_band"] = json!("gt6m");
+    let put = |version: &str, body: Value, who: &str| {
+        client
+            .put(&one)
+            .bearer_auth(who.to_string())
+            .header("If-Match", version)
+            .json(&body)
+            .send()
+    };
+    assert_eq!(
+        put("\"2\"", amended.clone(), &me).await.unwrap().status(),
+        412
+    );
+    assert_eq!(
+        put("\"1\"", amended.clone(), &other)
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let mut invalid = amended.clone();
+    invalid["diagnosis_code"] = json!("L111");
+    assert_eq!(put("\"1\"", invalid, &me).await.unwrap().status(), 422);
+    let response = put("\"1\"", amended.clone(), &me).await.unwrap();
+    assert_eq!(response.status(), 202);
+    assert_eq!(response.headers()["etag"], "\"2\"");
+    let body: Value = client
+        .get(&one)
+        .bearer_auth(&me)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["version"], 2);
+    assert_eq!(body["notification"]["consequence"], "permanent");
+    assert_eq!(
+        counted(&client, &server, &analyst).await,
+        1,
+        "an amendment replaces, it does not add"
+    );
+
+    // withdraw: counted nowhere, final
+    let delete = client
+        .delete(&one)
+        .bearer_auth(&me)
+        .header("If-Match", "\"2\"")
+        .json(&json!({"reason": "not_occupational"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), 202);
+    wait_counted(&client, &server, &analyst, 0).await;
+    assert_eq!(put("\"3\"", amended, &me).await.unwrap().status(), 409);
+    let body: Value = client
+        .get(&one)
+        .bearer_auth(&me)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["status"], "withdrawn");
+    let kinds: Vec<&str> = body["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["filed", "amended", "withdrawn"]);
+    let bad_reason = client
+        .delete(&one)
+        .bearer_auth(&me)
+        .json(&json!({"reason": "because"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_reason.status(), 422);
+
+    // the own overview: paged, filterable by status
+    let second: Value = client
+        .post(&notifications)
+        .bearer_auth(&me)
+        .json(&valid_body())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let list: Value = client
+        .get(format!("{notifications}?limit=1"))
+        .bearer_auth(&me)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert_eq!(list["items"][0]["id"], second["id"], "newest first");
+    let cursor = list["next_before"].as_str().unwrap();
+    let rest: Value = client
+        .get(format!("{notifications}?limit=5&before={cursor}"))
+        .bearer_auth(&me)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rest["items"][0]["id"].as_str().unwrap(), id);
+    let withdrawn: Value = client
+        .get(format!("{notifications}?status=withdrawn"))
+        .bearer_auth(&me)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(withdrawn["items"].as_array().unwrap().len(), 1);
+    let theirs: Value = client
+        .get(&notifications)
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(theirs["items"].as_array().unwrap().is_empty());
+
+    // finding a code in seconds
+    let found: Value = client
+        .get(server.url("/api/v1/codelists/diagnoses?q=epicondyl"))
+        .bearer_auth(&me)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        found["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["entry"]["code"] == "L694"),
+        "{found}"
+    );
+    let bakery: Value = client
+        .get(server.url("/api/v1/codelists/sectors?q=bakker"))
+        .bearer_auth(&me)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        bakery["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["entry"]["code"] == "1071"),
+        "{bakery}"
+    );
+    assert_eq!(
+        client
+            .get(server.url("/api/v1/codelists/nope"))
+            .bearer_auth(&me)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 }

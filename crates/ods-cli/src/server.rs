@@ -11,7 +11,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use ods_http::HttpMetrics;
 use ods_identity::TokenStore;
-use ods_intake::{EmbeddedSink, Intake, IntakeMetrics, IntakeState};
+use ods_intake::{
+    EmbeddedSink, Intake, IntakeMetrics, IntakeRegistry, IntakeState, ProcessingStatus,
+    StatusSource,
+};
 use ods_log::EmbeddedLog;
 use ods_processor::Processor;
 use ods_query::QueryState;
@@ -45,18 +48,32 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
     let tokens = Arc::new(TokenStore::open(&config.tokens_path())?);
     let log = EmbeddedLog::open(&config.log_path(), config.log_queue_capacity)?;
     let store = Arc::new(EmbeddedStore::open(&config.store_path())?);
+    let registry = Arc::new(IntakeRegistry::open(
+        &config.data_dir.join("intake.sqlite"),
+    )?);
+    {
+        let (registry, log) = (registry.clone(), log.clone());
+        let caught_up = tokio::task::spawn_blocking(move || registry.catch_up(&log))
+            .await
+            .context("registry catch-up task")??;
+        tracing::info!(
+            records = caught_up,
+            "intake registry caught up with the log"
+        );
+    }
 
-    let registry = Registry::new();
-    let intake_http = HttpMetrics::register(&registry, "ods_intake")?;
-    let query_http = HttpMetrics::register(&registry, "ods_query")?;
+    let metrics_registry = Registry::new();
+    let intake_http = HttpMetrics::register(&metrics_registry, "ods_intake")?;
+    let query_http = HttpMetrics::register(&metrics_registry, "ods_query")?;
     let intake = Arc::new(Intake::new(
         lists.clone(),
         Limits::default(),
         Arc::new(EmbeddedSink::new(log.clone())),
-        IntakeMetrics::register(&registry)?,
+        registry,
+        IntakeMetrics::register(&metrics_registry)?,
     ));
     let processor = Arc::new(Processor::new(lists.clone(), Limits::default()));
-    let processor_metrics = ProcessorMetrics::register(&registry)?;
+    let processor_metrics = ProcessorMetrics::register(&metrics_registry)?;
 
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
@@ -81,7 +98,7 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
     let ops = OpsState {
         log: log.clone(),
         store: store.clone(),
-        registry: registry.clone(),
+        registry: metrics_registry.clone(),
         processor: processor_metrics,
         codelists: lists
             .versions()
@@ -94,6 +111,7 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
             ods_intake::router(IntakeState {
                 intake: intake.clone(),
                 tokens: tokens.clone(),
+                status: Some(Arc::new(StoreStatus(store.clone()))),
             })
             .route_layer(from_fn_with_state(intake_http, HttpMetrics::track)),
         )
@@ -135,6 +153,26 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
     served.context("serving HTTP")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The processing status of notifications, read from the embedded store.
+struct StoreStatus(Arc<EmbeddedStore>);
+
+impl StatusSource for StoreStatus {
+    fn status(&self, id: &str) -> Option<ProcessingStatus> {
+        match self.0.notification(id) {
+            Ok(Some(view)) => Some(ProcessingStatus {
+                version: u32::try_from(view.version).unwrap_or(0),
+                status: view.status,
+                reasons: view.reasons,
+            }),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "status lookup failed");
+                None
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {

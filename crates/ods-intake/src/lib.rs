@@ -10,10 +10,12 @@
 //! [`router`] exposes it over HTTP (axum).
 
 mod http;
+mod registry;
 mod service;
 
-pub use http::{router, IntakeState};
+pub use http::{router, IntakeState, ProcessingStatus, StatusSource};
+pub use registry::{IdempotentRecord, IntakeRegistry, RegistryEntry, RegistryError, VersionEntry};
 pub use service::{
-    Accepted, EmbeddedSink, EventSink, Intake, IntakeError, IntakeMetrics, PublishError,
+    Accepted, Actor, EmbeddedSink, EventSink, Intake, IntakeError, IntakeMetrics, PublishError,
     NOTIFICATIONS_TOPIC,
 };

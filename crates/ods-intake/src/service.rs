@@ -5,14 +5,19 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use ods_codelists::CodeLists;
 use ods_log::{Append, EmbeddedLog, LogError};
-use ods_model::Affiliation;
-use ods_model::{Event, NotificationFiled, NotificationId, ReporterPseudonym, ZeroReport};
+use ods_model::{
+    Affiliation, Event, NotificationAmended, NotificationFiled, NotificationId,
+    NotificationWithdrawn, ReporterPseudonym, WithdrawalReason, ZeroReport,
+};
 use ods_validation::{validate_notification, validate_period, Limits, Violation};
 use ods_wire::WireError;
 use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use tracing::Instrument;
 use uuid::Uuid;
+
+use crate::registry::{IdempotentRecord, IntakeRegistry, RegistryEntry, RegistryError};
 
 /// The topic of doctors' events.
 pub const NOTIFICATIONS_TOPIC: &str = "ods.notifications.v1";
@@ -129,17 +134,28 @@ impl IntakeMetrics {
     }
 }
 
-/// A durably accepted notification.
-#[derive(Debug, Clone, Serialize)]
+/// A durably accepted notification version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Accepted {
     /// Notification id.
     pub id: String,
     /// Version created.
     pub version: u32,
     /// Always `accepted`: validation by the processor follows.
-    pub status: &'static str,
+    pub status: String,
     /// Non-blocking remarks.
     pub warnings: Vec<String>,
+}
+
+impl Accepted {
+    fn new(id: String, version: u32) -> Self {
+        Accepted {
+            id,
+            version,
+            status: "accepted".into(),
+            warnings: Vec::new(),
+        }
+    }
 }
 
 /// Why intake did not accept.
@@ -151,6 +167,38 @@ pub enum IntakeError {
     /// Publishing failed; nothing was written.
     #[error(transparent)]
     Publish(#[from] PublishError),
+    /// No such notification for this caller (also when it is someone else's).
+    #[error("no notification {0} of yours")]
+    NotFound(String),
+    /// `If-Match` named another version than the current one.
+    #[error("the notification is at version {current}, not {expected}")]
+    VersionConflict {
+        /// Current version.
+        current: u32,
+        /// Version the caller expected.
+        expected: u32,
+    },
+    /// The notification was withdrawn; it cannot change any more.
+    #[error("notification {0} was withdrawn")]
+    Withdrawn(String),
+    /// An `Idempotency-Key` was reused for a different request.
+    #[error("the Idempotency-Key was used before for a different request")]
+    IdempotencyMismatch,
+    /// The caller's role may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The registry failed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+/// Who asks to change or read a notification.
+#[derive(Debug, Clone, Copy)]
+pub enum Actor<'a> {
+    /// The doctor, by pseudonym.
+    Reporter(&'a ReporterPseudonym),
+    /// An administrator (may act on any notification).
+    Admin,
 }
 
 /// The producer core.
@@ -158,23 +206,49 @@ pub struct Intake {
     lists: Arc<CodeLists>,
     limits: Limits,
     sink: Arc<dyn EventSink>,
+    registry: Arc<IntakeRegistry>,
     metrics: IntakeMetrics,
+    /// Serialises amendments and withdrawals, so a version check and its publish are atomic.
+    changes: tokio::sync::Mutex<()>,
+}
+
+fn request_hash(body: &serde_json::Value) -> String {
+    hex::encode(Sha256::digest(body.to_string().as_bytes()))
 }
 
 impl Intake {
-    /// An intake over `sink`.
+    /// An intake over `sink`, keeping `registry` up to date.
     pub fn new(
         lists: Arc<CodeLists>,
         limits: Limits,
         sink: Arc<dyn EventSink>,
+        registry: Arc<IntakeRegistry>,
         metrics: IntakeMetrics,
     ) -> Self {
         Intake {
             lists,
             limits,
             sink,
+            registry,
             metrics,
+            changes: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Arc<IntakeRegistry> {
+        &self.registry
+    }
+
+    async fn registry_call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&IntakeRegistry) -> Result<T, RegistryError> + Send + 'static,
+    ) -> Result<T, IntakeError> {
+        let registry = self.registry.clone();
+        tokio::task::spawn_blocking(move || f(&registry))
+            .await
+            .map_err(|e| IntakeError::Registry(RegistryError::Log(e.to_string())))?
+            .map_err(IntakeError::Registry)
     }
 
     /// The code lists.
@@ -237,36 +311,180 @@ impl Intake {
     pub async fn publish(&self, events: Vec<Event>) -> Result<(), PublishError> {
         let kinds: Vec<&'static str> = events.iter().map(|e| e.kind().as_str()).collect();
         self.metrics.in_flight.inc();
-        let result = self.sink.publish(events).await;
+        let result = self.sink.publish(events.clone()).await;
         self.metrics.in_flight.dec();
         if result.is_ok() {
             for kind in kinds {
                 self.metrics.accepted.with_label_values(&[kind]).inc();
             }
+            // The write is durable; a failed registry update is repaired by the catch-up from
+            // the log at the next start, so it does not fail the request.
+            if let Err(e) = self.registry_call(move |r| r.apply(&events)).await {
+                tracing::error!(error = %e, "registry update failed after a confirmed publish");
+            }
         }
         result
     }
 
-    /// Validates, publishes, and answers with the new id.
+    /// Validates, publishes, and answers with the new id. With an idempotency key, a repeated
+    /// request gets the first answer and creates nothing new; a request whose publish was not
+    /// confirmed is published again with the same ids, which the processor deduplicates.
     pub async fn file(
         &self,
         reporter: &ReporterPseudonym,
         body: &serde_json::Value,
         now: DateTime<Utc>,
+        idempotency_key: Option<&str>,
     ) -> Result<Accepted, IntakeError> {
-        let filed = self
+        let mut filed = self
             .prepare_filing(reporter, body, now)
             .map_err(IntakeError::Invalid)?;
+        if let Some(key) = idempotency_key {
+            let wanted = IdempotentRecord {
+                request_hash: request_hash(body),
+                notification_id: filed.notification_id.to_string(),
+                event_id: filed.event_id.to_string(),
+                notified_at: filed.notified_at,
+                response: None,
+            };
+            let (who, key_owned) = (reporter.to_string(), key.to_string());
+            let record = self
+                .registry_call(move |r| r.reserve(&who, &key_owned, &wanted))
+                .await?;
+            if record.request_hash != request_hash(body) {
+                return Err(IntakeError::IdempotencyMismatch);
+            }
+            if let Some((_, answer)) = &record.response {
+                if let Ok(accepted) = serde_json::from_str::<Accepted>(answer) {
+                    return Ok(accepted);
+                }
+            }
+            filed.notification_id = NotificationId::parse(&record.notification_id)
+                .map_err(|e| IntakeError::Registry(RegistryError::Log(e.to_string())))?;
+            filed.event_id = Uuid::parse_str(&record.event_id)
+                .map_err(|e| IntakeError::Registry(RegistryError::Log(e.to_string())))?;
+            filed.notified_at = record.notified_at;
+        }
         let id = filed.notification_id.to_string();
         self.publish(vec![Event::Filed(filed)])
             .instrument(tracing::info_span!("publish_notification", notification_id = %id))
             .await?;
         tracing::info!(notification_id = %id, "notification accepted");
-        Ok(Accepted {
-            id,
-            version: 1,
-            status: "accepted",
-            warnings: Vec::new(),
+        let accepted = Accepted::new(id, 1);
+        if let Some(key) = idempotency_key {
+            let answer = serde_json::to_string(&accepted).unwrap_or_default();
+            let (who, key) = (reporter.to_string(), key.to_string());
+            self.registry_call(move |r| r.complete(&who, &key, 202, &answer))
+                .await?;
+        }
+        Ok(accepted)
+    }
+
+    /// The notification `id` if `actor` may see it.
+    pub async fn lookup(&self, actor: Actor<'_>, id: &str) -> Result<RegistryEntry, IntakeError> {
+        let key = id.to_string();
+        let entry = self.registry_call(move |r| r.get(&key)).await?;
+        match (entry, actor) {
+            (Some(e), Actor::Admin) => Ok(e),
+            (Some(e), Actor::Reporter(me)) if e.reporter == me.as_str() => Ok(e),
+            _ => Err(IntakeError::NotFound(id.to_string())),
+        }
+    }
+
+    async fn changeable(
+        &self,
+        actor: Actor<'_>,
+        id: &str,
+        if_match: Option<u32>,
+    ) -> Result<RegistryEntry, IntakeError> {
+        let entry = self.lookup(actor, id).await?;
+        if entry.withdrawn {
+            return Err(IntakeError::Withdrawn(id.to_string()));
+        }
+        if let Some(expected) = if_match {
+            if expected != entry.version {
+                return Err(IntakeError::VersionConflict {
+                    current: entry.version,
+                    expected,
+                });
+            }
+        }
+        Ok(entry)
+    }
+
+    fn owner(entry: &RegistryEntry) -> Result<ReporterPseudonym, IntakeError> {
+        ReporterPseudonym::from_hex(&entry.reporter).ok_or_else(|| {
+            IntakeError::Registry(RegistryError::Log(format!("bad reporter of {}", entry.id)))
         })
+    }
+
+    /// Replaces a notification's content with a new version.
+    pub async fn amend(
+        &self,
+        actor: Actor<'_>,
+        id: &str,
+        if_match: Option<u32>,
+        body: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<Accepted, IntakeError> {
+        let notification = validate_notification(body, &self.lists, now.date_naive(), &self.limits)
+            .inspect_err(|v| self.count_violations(v))
+            .map_err(IntakeError::Invalid)?;
+        let _serialised = self.changes.lock().await;
+        let entry = self.changeable(actor, id, if_match).await?;
+        let version = entry.version + 1;
+        let event = Event::Amended(NotificationAmended {
+            event_id: Uuid::now_v7(),
+            notification_id: NotificationId::parse(id)
+                .map_err(|_| IntakeError::NotFound(id.to_string()))?,
+            version,
+            reporter: Self::owner(&entry)?,
+            notified_at: entry.notified_at,
+            amended_at: now,
+            notification,
+        });
+        self.publish(vec![event]).await?;
+        tracing::info!(notification_id = %id, version, "amendment accepted");
+        Ok(Accepted::new(id.to_string(), version))
+    }
+
+    /// Withdraws a notification.
+    pub async fn withdraw(
+        &self,
+        actor: Actor<'_>,
+        id: &str,
+        if_match: Option<u32>,
+        reason: WithdrawalReason,
+        now: DateTime<Utc>,
+    ) -> Result<Accepted, IntakeError> {
+        let _serialised = self.changes.lock().await;
+        let entry = self.changeable(actor, id, if_match).await?;
+        let version = entry.version + 1;
+        let event = Event::Withdrawn(NotificationWithdrawn {
+            event_id: Uuid::now_v7(),
+            notification_id: NotificationId::parse(id)
+                .map_err(|_| IntakeError::NotFound(id.to_string()))?,
+            version,
+            reporter: Self::owner(&entry)?,
+            withdrawn_at: now,
+            reason,
+        });
+        self.publish(vec![event]).await?;
+        tracing::info!(notification_id = %id, version, "withdrawal accepted");
+        Ok(Accepted::new(id.to_string(), version))
+    }
+
+    /// A reporter's own notifications, newest first.
+    pub async fn list(
+        &self,
+        reporter: &ReporterPseudonym,
+        from_ms: i64,
+        to_ms: i64,
+        before: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<RegistryEntry>, IntakeError> {
+        let who = reporter.to_string();
+        self.registry_call(move |r| r.list(&who, from_ms, to_ms, before.as_deref(), limit))
+            .await
     }
 }

@@ -1,0 +1,412 @@
+//! What intake knows of filed notifications: owner, versions, history, current content, and the
+//! answers to idempotent requests.
+//!
+//! The registry is a view of the event log. [`Intake`](crate::Intake) applies every event to it
+//! right after the log confirmed the write; applying is idempotent (versions only move up), and
+//! [`IntakeRegistry::catch_up`] re-applies the log from the registry's checkpoint at start-up, so
+//! a crash between the log write and the registry update loses nothing: the next start sees the
+//! event in the log.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ods_log::EmbeddedLog;
+use ods_model::Event;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use crate::service::NOTIFICATIONS_TOPIC;
+
+/// Failures of the registry.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// SQLite failed.
+    #[error("intake registry {path}: {source}")]
+    Database {
+        /// File.
+        path: String,
+        /// Error.
+        source: rusqlite::Error,
+    },
+    /// Reading the log failed during catch-up.
+    #[error("intake registry catch-up: {0}")]
+    Log(String),
+}
+
+/// One version in a notification's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VersionEntry {
+    /// Version number.
+    pub version: u32,
+    /// `filed`, `amended` or `withdrawn`.
+    pub kind: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// A notification as intake knows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RegistryEntry {
+    /// Id.
+    pub id: String,
+    /// Reporter pseudonym (for access checks; never shown to others).
+    #[serde(skip)]
+    pub reporter: String,
+    /// First filing time.
+    pub notified_at: DateTime<Utc>,
+    /// Latest version.
+    pub version: u32,
+    /// Whether withdrawn.
+    pub withdrawn: bool,
+    /// Current content (the JSON contract), `None` after a withdrawal of a never-seen filing.
+    pub content: Option<serde_json::Value>,
+    /// Every version.
+    pub history: Vec<VersionEntry>,
+}
+
+/// A stored answer to an idempotent request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentRecord {
+    /// SHA-256 of the request body, to refuse a key reused for another request.
+    pub request_hash: String,
+    /// The notification id reserved for this request.
+    pub notification_id: String,
+    /// The event id reserved for this request.
+    pub event_id: String,
+    /// The filing time reserved for this request.
+    pub notified_at: DateTime<Utc>,
+    /// HTTP status and body once answered; `None` while the publish has not been confirmed.
+    pub response: Option<(u16, String)>,
+}
+
+/// The registry (SQLite, WAL, `synchronous=FULL`).
+pub struct IntakeRegistry {
+    path: String,
+    conn: Mutex<Connection>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS notifications (
+    id TEXT PRIMARY KEY,
+    reporter TEXT NOT NULL,
+    notified_at INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    withdrawn INTEGER NOT NULL DEFAULT 0,
+    content TEXT
+);
+CREATE INDEX IF NOT EXISTS notifications_by_reporter ON notifications (reporter, id);
+CREATE TABLE IF NOT EXISTS versions (
+    id TEXT NOT NULL, version INTEGER NOT NULL, kind TEXT NOT NULL, at INTEGER NOT NULL,
+    PRIMARY KEY (id, version)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idempotency (
+    reporter TEXT NOT NULL, key TEXT NOT NULL, request_hash TEXT NOT NULL,
+    notification_id TEXT NOT NULL, event_id TEXT NOT NULL, notified_at INTEGER NOT NULL,
+    status INTEGER, response TEXT, created_at INTEGER NOT NULL,
+    PRIMARY KEY (reporter, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoint (
+    source TEXT PRIMARY KEY, next_offset INTEGER NOT NULL
+);";
+
+fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn time(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+impl IntakeRegistry {
+    /// Opens (creating if needed) the registry at `path`.
+    pub fn open(path: &Path) -> Result<Self, RegistryError> {
+        let name = path.display().to_string();
+        let db = |source| RegistryError::Database {
+            path: name.clone(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(db)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db)?;
+        conn.busy_timeout(Duration::from_secs(10)).map_err(db)?;
+        conn.execute_batch(SCHEMA).map_err(db)?;
+        Ok(IntakeRegistry {
+            path: name,
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, RegistryError> {
+        let mut conn = match self.conn.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        f(&mut conn).map_err(|source| RegistryError::Database {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Applies confirmed events (idempotent: versions only move up).
+    pub fn apply(&self, events: &[Event]) -> Result<(), RegistryError> {
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            for event in events {
+                apply_one(&tx, event)?;
+            }
+            tx.commit()
+        })
+    }
+
+    /// Re-applies the log from the registry's checkpoint to its end (at start-up).
+    pub fn catch_up(&self, log: &EmbeddedLog) -> Result<usize, RegistryError> {
+        let mut applied = 0;
+        loop {
+            let from: i64 = self.with(|c| {
+                c.query_row(
+                    "SELECT next_offset FROM checkpoint WHERE source = ?1",
+                    [NOTIFICATIONS_TOPIC],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map(|o| o.unwrap_or(0))
+            })?;
+            let records = log
+                .read_from(NOTIFICATIONS_TOPIC, from, 5000)
+                .map_err(|e| RegistryError::Log(e.to_string()))?;
+            let Some(last) = records.last().map(|r| r.offset) else {
+                return Ok(applied);
+            };
+            let events: Vec<Event> = records
+                .iter()
+                .filter_map(|r| ods_wire::decode_event(&r.payload).ok())
+                .collect();
+            applied += records.len();
+            self.with(|conn| {
+                let tx = conn.transaction()?;
+                for event in &events {
+                    apply_one(&tx, event)?;
+                }
+                tx.execute(
+                    "INSERT INTO checkpoint (source, next_offset) VALUES (?1, ?2)
+                     ON CONFLICT (source) DO UPDATE SET next_offset = excluded.next_offset",
+                    params![NOTIFICATIONS_TOPIC, last + 1],
+                )?;
+                tx.commit()
+            })?;
+        }
+    }
+
+    /// One notification with its history.
+    pub fn get(&self, id: &str) -> Result<Option<RegistryEntry>, RegistryError> {
+        self.with(|c| {
+            let row = c
+                .query_row(
+                    "SELECT id, reporter, notified_at, version, withdrawn, content FROM notifications WHERE id = ?1",
+                    [id],
+                    |r| {
+                        Ok(RegistryEntry {
+                            id: r.get(0)?,
+                            reporter: r.get(1)?,
+                            notified_at: time(r.get(2)?),
+                            version: r.get(3)?,
+                            withdrawn: r.get::<_, i64>(4)? != 0,
+                            content: r
+                                .get::<_, Option<String>>(5)?
+                                .and_then(|t| serde_json::from_str(&t).ok()),
+                            history: Vec::new(),
+                        })
+                    },
+                )
+                .optional()?;
+            let Some(mut entry) = row else { return Ok(None) };
+            let mut stmt = c.prepare_cached("SELECT version, kind, at FROM versions WHERE id = ?1 ORDER BY version")?;
+            entry.history = stmt
+                .query_map([id], |r| {
+                    Ok(VersionEntry {
+                        version: r.get(0)?,
+                        kind: r.get(1)?,
+                        at: time(r.get(2)?),
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(Some(entry))
+        })
+    }
+
+    /// A reporter's notifications, newest first, filed in `[from, to)` (epoch ms), after the
+    /// cursor id (exclusive), at most `limit`.
+    pub fn list(
+        &self,
+        reporter: &str,
+        from_ms: i64,
+        to_ms: i64,
+        before_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RegistryEntry>, RegistryError> {
+        let ids: Vec<String> = self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id FROM notifications WHERE reporter = ?1 AND notified_at >= ?2 AND notified_at < ?3
+                 AND id < ?4 ORDER BY id DESC LIMIT ?5",
+            )?;
+            let rows = stmt.query_map(
+                params![reporter, from_ms, to_ms, before_id.unwrap_or("~"), limit as i64],
+                |r| r.get(0),
+            )?;
+            rows.collect()
+        })?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(entry) = self.get(&id)? {
+                out.push(entry);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The record of an idempotency key of a reporter.
+    pub fn idempotent(
+        &self,
+        reporter: &str,
+        key: &str,
+    ) -> Result<Option<IdempotentRecord>, RegistryError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT request_hash, notification_id, event_id, notified_at, status, response
+                 FROM idempotency WHERE reporter = ?1 AND key = ?2",
+                params![reporter, key],
+                |r| {
+                    let status: Option<u16> = r.get(4)?;
+                    let body: Option<String> = r.get(5)?;
+                    Ok(IdempotentRecord {
+                        request_hash: r.get(0)?,
+                        notification_id: r.get(1)?,
+                        event_id: r.get(2)?,
+                        notified_at: time(r.get(3)?),
+                        response: status.zip(body),
+                    })
+                },
+            )
+            .optional()
+        })
+    }
+
+    /// Reserves ids for a new idempotency key; returns the record that holds after the call (an
+    /// existing one wins, so two concurrent requests with one key get one id).
+    pub fn reserve(
+        &self,
+        reporter: &str,
+        key: &str,
+        record: &IdempotentRecord,
+    ) -> Result<IdempotentRecord, RegistryError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO idempotency (reporter, key, request_hash, notification_id, event_id, notified_at, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    reporter,
+                    key,
+                    record.request_hash,
+                    record.notification_id,
+                    record.event_id,
+                    millis(record.notified_at),
+                    Utc::now().timestamp_millis()
+                ],
+            )
+        })?;
+        self.idempotent(reporter, key)?
+            .ok_or_else(|| RegistryError::Log("idempotency record vanished".into()))
+    }
+
+    /// Stores the answer given for an idempotency key.
+    pub fn complete(
+        &self,
+        reporter: &str,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> Result<(), RegistryError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE idempotency SET status = ?3, response = ?4 WHERE reporter = ?1 AND key = ?2",
+                params![reporter, key, status, body],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Forgets idempotency keys older than `max_age`.
+    pub fn expire_idempotency(&self, max_age: chrono::Duration) -> Result<usize, RegistryError> {
+        let cutoff = (Utc::now() - max_age).timestamp_millis();
+        self.with(|c| c.execute("DELETE FROM idempotency WHERE created_at < ?1", [cutoff]))
+    }
+}
+
+fn apply_one(tx: &rusqlite::Transaction<'_>, event: &Event) -> rusqlite::Result<()> {
+    let content = |n: &ods_model::Notification| serde_json::to_string(n).ok();
+    match event {
+        Event::Filed(e) => {
+            tx.execute(
+                "INSERT OR IGNORE INTO notifications (id, reporter, notified_at, version, content)
+                 VALUES (?1, ?2, ?3, 1, ?4)",
+                params![
+                    e.notification_id.to_string(),
+                    e.reporter.as_str(),
+                    millis(e.notified_at),
+                    content(&e.notification)
+                ],
+            )?;
+            history(
+                tx,
+                &e.notification_id.to_string(),
+                1,
+                "filed",
+                e.notified_at,
+            )?;
+        }
+        Event::Amended(e) => {
+            let id = e.notification_id.to_string();
+            tx.execute(
+                "INSERT OR IGNORE INTO notifications (id, reporter, notified_at, version, content)
+                 VALUES (?1, ?2, ?3, 0, NULL)",
+                params![id, e.reporter.as_str(), millis(e.notified_at)],
+            )?;
+            tx.execute(
+                "UPDATE notifications SET version = ?2, content = ?3 WHERE id = ?1 AND version < ?2 AND withdrawn = 0",
+                params![id, e.version, content(&e.notification)],
+            )?;
+            history(tx, &id, e.version, "amended", e.amended_at)?;
+        }
+        Event::Withdrawn(e) => {
+            let id = e.notification_id.to_string();
+            tx.execute(
+                "UPDATE notifications SET version = MAX(version, ?2), withdrawn = 1 WHERE id = ?1",
+                params![id, e.version],
+            )?;
+            history(tx, &id, e.version, "withdrawn", e.withdrawn_at)?;
+        }
+        Event::ZeroReport(_) => {}
+    }
+    Ok(())
+}
+
+fn history(
+    tx: &rusqlite::Transaction<'_>,
+    id: &str,
+    version: u32,
+    kind: &str,
+    at: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT OR IGNORE INTO versions (id, version, kind, at) VALUES (?1, ?2, ?3, ?4)",
+        params![id, version, kind, millis(at)],
+    )
+    .map(|_| ())
+}
