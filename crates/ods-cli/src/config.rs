@@ -26,6 +26,10 @@ pub struct Config {
     pub processor_batch_size: usize,
     /// `pretty` or `json` logs.
     pub log_format: String,
+    /// Requests per minute per token (sustained); more answer 429 with `Retry-After`.
+    pub rate_limit_per_minute: u32,
+    /// Requests per token allowed at once above the sustained rate.
+    pub rate_limit_burst: u32,
 }
 
 impl Default for Config {
@@ -38,6 +42,8 @@ impl Default for Config {
             log_queue_capacity: 4096,
             processor_batch_size: 2000,
             log_format: "pretty".into(),
+            rate_limit_per_minute: 1200,
+            rate_limit_burst: 200,
         }
     }
 }
@@ -75,6 +81,16 @@ impl Config {
                 .parse()
                 .context("ODS_LOG_QUEUE_CAPACITY must be a whole number")?;
         }
+        if let Some(v) = env("ODS_RATE_LIMIT_PER_MINUTE") {
+            config.rate_limit_per_minute = v
+                .parse()
+                .context("ODS_RATE_LIMIT_PER_MINUTE must be a whole number")?;
+        }
+        if let Some(v) = env("ODS_RATE_LIMIT_BURST") {
+            config.rate_limit_burst = v
+                .parse()
+                .context("ODS_RATE_LIMIT_BURST must be a whole number")?;
+        }
         if let Some(dir) = data_dir {
             config.data_dir = dir;
         }
@@ -85,6 +101,9 @@ impl Config {
     fn validate(&self) -> Result<()> {
         if self.log_queue_capacity == 0 {
             anyhow::bail!("log_queue_capacity must be at least 1");
+        }
+        if self.rate_limit_per_minute == 0 || self.rate_limit_burst == 0 {
+            anyhow::bail!("rate_limit_per_minute and rate_limit_burst must be at least 1");
         }
         if self.processor_batch_size == 0 {
             anyhow::bail!("processor_batch_size must be at least 1");

@@ -95,6 +95,10 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
         shutdown_rx.clone(),
     ));
 
+    let limiter = Arc::new(ods_http::RateLimiter::new(
+        config.rate_limit_per_minute,
+        config.rate_limit_burst,
+    ));
     let ops = OpsState {
         log: log.clone(),
         store: store.clone(),
@@ -111,6 +115,7 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
             ods_intake::router(IntakeState {
                 intake: intake.clone(),
                 tokens: tokens.clone(),
+                limiter: limiter.clone(),
                 status: Some(Arc::new(StoreStatus(store.clone()))),
             })
             .route_layer(from_fn_with_state(intake_http, HttpMetrics::track)),
@@ -119,6 +124,7 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
             ods_query::router(QueryState {
                 store: store.clone(),
                 tokens: tokens.clone(),
+                limiter,
             })
             .route_layer(from_fn_with_state(query_http, HttpMetrics::track)),
         )

@@ -86,9 +86,46 @@ impl IntoResponse for Problem {
     }
 }
 
-/// The authenticated caller of a request.
+/// The authenticated caller of a request: the principal and the public id of its token.
 #[derive(Debug, Clone)]
-pub struct Caller(pub Principal);
+pub struct Caller(pub Principal, pub String);
+
+/// A per-token request limit (token bucket): `per_minute` sustained, `burst` at once.
+pub struct RateLimiter {
+    per_second: f64,
+    burst: f64,
+    buckets: std::sync::Mutex<std::collections::HashMap<String, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    /// A limiter allowing `per_minute` requests per token on average and `burst` at once.
+    pub fn new(per_minute: u32, burst: u32) -> Self {
+        RateLimiter {
+            per_second: f64::from(per_minute.max(1)) / 60.0,
+            burst: f64::from(burst.max(1)),
+            buckets: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// Takes one request from `key`'s bucket, or says how many seconds to wait.
+    pub fn check(&self, key: &str) -> Result<(), u64> {
+        let mut buckets = match self.buckets.lock() {
+            Ok(b) => b,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let now = Instant::now();
+        let (tokens, last) = buckets.entry(key.to_string()).or_insert((self.burst, now));
+        *tokens =
+            (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / self.per_second).ceil().max(1.0) as u64)
+        }
+    }
+}
 
 impl Caller {
     /// Fails with 403 unless the caller has one of `roles`.
@@ -109,6 +146,7 @@ impl Caller {
 impl<S> FromRequestParts<S> for Caller
 where
     Arc<TokenStore>: FromRef<S>,
+    Arc<RateLimiter>: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = Problem;
@@ -122,11 +160,23 @@ where
             .map(|t| t.trim().to_string())
             .ok_or_else(Problem::unauthorized)?;
         let store = Arc::<TokenStore>::from_ref(state);
-        let found = tokio::task::spawn_blocking(move || store.authenticate(&token))
+        let found = tokio::task::spawn_blocking(move || store.authenticate_with_id(&token))
             .await
             .map_err(|_| Problem::unavailable("token check was interrupted", 1))?;
         match found {
-            Ok(Some(principal)) => Ok(Caller(principal)),
+            Ok(Some((id, principal))) => {
+                let limiter = Arc::<RateLimiter>::from_ref(state);
+                limiter.check(&id).map_err(|wait| {
+                    let mut p = Problem::new(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "rate-limited",
+                        format!("too many requests with this token; retry in {wait} s"),
+                    );
+                    p.retry_after = Some(wait);
+                    p
+                })?;
+                Ok(Caller(principal, id))
+            }
             Ok(None) => Err(Problem::unauthorized()),
             Err(e) => {
                 tracing::error!(error = %e, "token store failed");
@@ -211,4 +261,30 @@ pub fn render_metrics(registry: &Registry) -> Response {
         buffer,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bucket_allows_the_burst_then_asks_to_wait() {
+        let limiter = RateLimiter::new(60, 3);
+        for _ in 0..3 {
+            assert_eq!(limiter.check("a"), Ok(()));
+        }
+        assert_eq!(limiter.check("a"), Err(1), "one request per second refills");
+        assert_eq!(limiter.check("b"), Ok(()), "buckets are per token");
+    }
+
+    #[test]
+    fn problems_are_problem_json_with_retry_after() {
+        let response = Problem::unavailable("busy", 7).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        assert_eq!(response.headers()[header::RETRY_AFTER], "7");
+    }
 }

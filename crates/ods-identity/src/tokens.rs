@@ -225,6 +225,16 @@ impl TokenStore {
 
     /// The principal of a valid, unrevoked token; `None` for anything else.
     pub fn authenticate(&self, token: &str) -> Result<Option<Principal>, TokenError> {
+        Ok(self
+            .authenticate_with_id(token)?
+            .map(|(_, principal)| principal))
+    }
+
+    /// Like [`TokenStore::authenticate`], with the token's public id (for per-token limits).
+    pub fn authenticate_with_id(
+        &self,
+        token: &str,
+    ) -> Result<Option<(String, Principal)>, TokenError> {
         if token.len() > 128 {
             return Ok(None);
         }
@@ -275,7 +285,7 @@ impl TokenStore {
             },
             Role::Admin => Principal::Admin,
         };
-        Ok(Some(principal))
+        Ok(Some((id, principal)))
     }
 
     /// All tokens, newest first, without secrets.

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
-use ods_http::{Caller, Problem};
+use ods_http::{Caller, Problem, RateLimiter};
 use ods_identity::{Principal, Role, TokenStore};
 use ods_model::{Event, Period, WithdrawalReason};
 use serde_json::{json, Value};
@@ -45,8 +45,16 @@ pub struct IntakeState {
     pub intake: Arc<Intake>,
     /// Token store for authentication.
     pub tokens: Arc<TokenStore>,
+    /// Per-token request limit.
+    pub limiter: Arc<RateLimiter>,
     /// Processing status, when a store is at hand (embedded mode).
     pub status: Option<Arc<dyn StatusSource>>,
+}
+
+impl FromRef<IntakeState> for Arc<RateLimiter> {
+    fn from_ref(state: &IntakeState) -> Self {
+        state.limiter.clone()
+    }
 }
 
 impl FromRef<IntakeState> for Arc<TokenStore> {

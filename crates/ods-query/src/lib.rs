@@ -16,7 +16,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use ods_http::{Caller, Problem};
+use ods_http::{Caller, Problem, RateLimiter};
 use ods_identity::{Principal, Role, TokenStore};
 use ods_model::Period;
 use ods_store::{CountCell, CountQuery, Dimension, EmbeddedStore};
@@ -28,6 +28,14 @@ pub struct QueryState {
     pub store: Arc<EmbeddedStore>,
     /// Token store.
     pub tokens: Arc<TokenStore>,
+    /// Per-token request limit.
+    pub limiter: Arc<RateLimiter>,
+}
+
+impl FromRef<QueryState> for Arc<RateLimiter> {
+    fn from_ref(state: &QueryState) -> Self {
+        state.limiter.clone()
+    }
 }
 
 impl FromRef<QueryState> for Arc<TokenStore> {
