@@ -319,7 +319,11 @@ async fn sigkill_right_after_202_loses_nothing_and_counts_once() {
     let server = Server::start(dir.path());
     wait_counted(&client, &server, &analyst, 25).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(counted(&client, &server, &analyst).await, 25, "nothing counted twice");
+    assert_eq!(
+        counted(&client, &server, &analyst).await,
+        25,
+        "nothing counted twice"
+    );
     // the doctor still finds every notification (the registry caught up with the log)
     for id in &ids {
         let url = server.url(&format!("/api/v1/notifications/{id}"));
@@ -822,4 +826,101 @@ async fn a_token_over_its_rate_gets_429_with_retry_after() {
             .status(),
         200
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_upload_answers_every_line_and_good_lines_stand() {
+    let dir = tempfile::tempdir().unwrap();
+    let reporter = token(
+        dir.path(),
+        &[
+            "--role",
+            "reporter",
+            "--big",
+            "19012345605",
+            "--service-id",
+            "AD0001",
+        ],
+    );
+    let analyst = token(dir.path(), &["--role", "analyst"]);
+    let server = Server::start(dir.path());
+    let client = reqwest::Client::new();
+    let url = server.url("/api/v1/notifications/batch");
+
+    let mut bad = valid_body();
+    bad["sex"] = json!("V");
+    let ndjson = format!("{}\n{}\n\nnot json\n{}", valid_body(), bad, valid_body());
+    let response = client
+        .post(&url)
+        .bearer_auth(&reporter)
+        .header("content-type", "application/x-ndjson")
+        .body(ndjson)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    let lines: Vec<Value> = response
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary: Vec<(u64, u64)> = lines
+        .iter()
+        .map(|l| (l["line"].as_u64().unwrap(), l["status"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(summary, vec![(1, 202), (2, 422), (4, 400), (5, 202)]);
+    assert_eq!(lines[1]["violations"][0]["rule"], "sex.invalid");
+
+    let csv = "service_id,diagnosis_code,exposures,sector_code,occupation_code,sex,birth_year,diagnosis_date,consequence,absence_band,detection_route,prevention_advice\r\n\
+               AD0001,L694,ER003*|PS001,1071,7512,F,1980,2024-03-01,temporary,1to3m,absence_guidance,organisational|ppe\r\n\
+               AD0001,L111,ER003*,1071,7512,F,1980,2024-03-01,temporary,1to3m,absence_guidance,\r\n";
+    let response = client
+        .post(&url)
+        .bearer_auth(&reporter)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    let lines: Vec<Value> = response
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(
+        (lines[0]["line"].as_u64(), lines[0]["status"].as_u64()),
+        (Some(2), Some(202))
+    );
+    assert_eq!(
+        lines[1]["violations"][0]["rule"],
+        "diagnosis.complaint_code"
+    );
+    let id = lines[0]["id"].as_str().unwrap();
+    let one: Value = client
+        .get(server.url(&format!("/api/v1/notifications/{id}")))
+        .bearer_auth(&reporter)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["notification"]["exposures"][1]["code"], "PS001");
+
+    wait_counted(&client, &server, &analyst, 3).await;
+    let wrong_type = client
+        .post(&url)
+        .bearer_auth(&reporter)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_type.status(), 415);
 }

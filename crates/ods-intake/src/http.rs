@@ -20,6 +20,8 @@ use crate::service::{Accepted, Actor, Intake, IntakeError, PublishError};
 
 /// Largest accepted request body for single notifications.
 const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest accepted batch upload (read as a stream; memory stays bounded).
+const MAX_BATCH_BYTES: usize = 256 * 1024 * 1024;
 
 /// What the processor decided about a notification version (from the store in embedded mode).
 #[derive(Debug, Clone, PartialEq)]
@@ -77,6 +79,7 @@ pub fn router(state: IntakeState) -> Router {
                 .put(amend_notification)
                 .delete(withdraw_notification),
         )
+        .route("/api/v1/notifications/batch", post(file_batch))
         .route("/api/v1/zero-reports", post(file_zero_report))
         .route("/api/v1/codelists/{list}", get(search_codelist))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -197,6 +200,52 @@ async fn file_notification(
         .await
         .map_err(intake_problem)?;
     Ok((StatusCode::ACCEPTED, Json(accepted)))
+}
+
+async fn file_batch(
+    State(state): State<IntakeState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Response, Problem> {
+    let (reporter, _) = reporter_of(&caller)?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let format = if content_type.starts_with("application/x-ndjson")
+        || content_type.starts_with("application/ndjson")
+    {
+        crate::batch::BatchFormat::Ndjson
+    } else if content_type.starts_with("text/csv") {
+        crate::batch::BatchFormat::Csv
+    } else {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "upload notifications as 'application/x-ndjson' (one JSON notification per line) or 'text/csv' (header row with the field names)",
+        ));
+    };
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(64);
+    tokio::spawn(crate::batch::run(
+        state.intake.clone(),
+        reporter.clone(),
+        format,
+        body,
+        MAX_BATCH_BYTES,
+        sender,
+    ));
+    let stream = futures_util::stream::unfold(receiver, |mut r| async move {
+        r.recv()
+            .await
+            .map(|line| (Ok::<Bytes, std::io::Error>(line), r))
+    });
+    let mut response = Response::new(axum::body::Body::from_stream(stream));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    Ok(response)
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {

@@ -9,6 +9,7 @@
 //!
 //! [`router`] exposes it over HTTP (axum).
 
+pub mod batch;
 mod http;
 mod registry;
 mod service;
