@@ -11,10 +11,17 @@ if ! python3 -c "import fastavro" >/dev/null 2>&1; then
   echo "installing fastavro (Python) for the third-party Avro check"
   python3 -m pip install --quiet --disable-pip-version-check fastavro
 fi
+if ! command -v st >/dev/null 2>&1; then
+  echo "installing schemathesis (Python) for the API conformance check"
+  python3 -m pip install --quiet --disable-pip-version-check schemathesis
+fi
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== schemathesis against the running API"
+cargo build --locked -p ods
+./tests/schemathesis.sh target/debug/ods
 echo "== cargo test"
 cargo test --workspace --locked

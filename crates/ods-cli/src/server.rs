@@ -131,9 +131,10 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
         .merge(
             Router::new()
                 .route("/", get(index))
-                .route("/healthz", get(|| async { "ok\n" }))
+                .route("/healthz", get(healthz))
                 .route("/readyz", get(readyz))
                 .route("/metrics", get(metrics))
+                .route("/api/v1/openapi.json", get(openapi))
                 .with_state(ops),
         )
         .layer(TraceLayer::new_for_http());
@@ -202,6 +203,11 @@ async fn shutdown_signal() {
     }
 }
 
+/// Readiness: the log writer takes appends and the store answers.
+#[utoipa::path(get, path = "/readyz", tag = "operations", security(()), responses(
+    (status = 200, description = "ready", body = Object),
+    (status = 503, description = "not ready", body = Object)
+))]
 async fn readyz(State(ops): State<OpsState>) -> Response {
     let log_writer = ops.log.is_open();
     let store = ops.store.clone();
@@ -224,6 +230,35 @@ async fn readyz(State(ops): State<OpsState>) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// Health and operations endpoints.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(healthz, readyz, metrics), tags((name = "operations", description = "Health and metrics")))]
+struct OpsApi;
+
+/// The OpenAPI description of everything `ods run` serves, generated from the handlers.
+pub fn openapi_spec() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    let mut spec = ods_intake::openapi::IntakeApi::openapi();
+    spec.merge(ods_query::QueryApi::openapi());
+    spec.merge(OpsApi::openapi());
+    spec.info.title = "ods — occupational disease surveillance".into();
+    spec.info.version = env!("CARGO_PKG_VERSION").into();
+    spec.info.description = Some("Notifications in, prevention signals out. Every endpoint but health, metrics and this document needs 'Authorization: Bearer <token>'.".into());
+    spec
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi_spec())
+}
+
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", tag = "operations", security(()), responses((status = 200, description = "the process is up", body = String, content_type = "text/plain")))]
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Metrics in the Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(()), responses((status = 200, description = "Prometheus metrics", body = String, content_type = "text/plain")))]
 async fn metrics(State(ops): State<OpsState>) -> Response {
     ods_http::render_metrics(&ops.registry)
 }

@@ -13,8 +13,8 @@ use ods_identity::{Principal, Role, TokenStore};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use serde::Serialize;
 
-/// An error answer in `application/problem+json`.
-#[derive(Debug, Clone, Serialize)]
+/// An error answer in `application/problem+json` (RFC 9457).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     /// A URI naming the problem type.
     #[serde(rename = "type")]
@@ -27,9 +27,11 @@ pub struct Problem {
     pub detail: String,
     /// Every rule violation, for 422 answers.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
     pub violations: Option<Box<serde_json::Value>>,
     /// Seconds to wait before retrying (also sent as `Retry-After`).
     #[serde(skip)]
+    #[schema(ignore)]
     pub retry_after: Option<u64>,
 }
 

@@ -15,6 +15,11 @@ use ods_identity::{Principal, Role, TokenStore};
 use ods_model::{Event, Period, WithdrawalReason};
 use serde_json::{json, Value};
 
+use crate::openapi::{
+    CodeListHits, NotificationDetail, NotificationPage, NotificationSummary, ZeroReportAccepted,
+};
+#[allow(unused_imports)]
+use crate::openapi::{NotificationBody, WithdrawalBody, ZeroReportBody};
 use crate::registry::RegistryEntry;
 use crate::service::{Accepted, Actor, Intake, IntakeError, PublishError};
 
@@ -185,7 +190,23 @@ fn intake_problem(error: IntakeError) -> Problem {
     }
 }
 
-async fn file_notification(
+#[utoipa::path(
+    post, path = "/api/v1/notifications", tag = "intake",
+    request_body(content = NotificationBody, content_type = "application/json"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "retrying with the same key returns the first answer and creates nothing new")),
+    responses(
+        (status = 202, description = "durably accepted; validation by the processor follows", body = Accepted),
+        (status = 400, description = "malformed request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "no or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "the token's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "the body is too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "wrong Content-Type", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "rule violations, all listed", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate limit; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "nothing stored; retry after Retry-After", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn file_notification(
     State(state): State<IntakeState>,
     caller: Caller,
     headers: HeaderMap,
@@ -202,7 +223,21 @@ async fn file_notification(
     Ok((StatusCode::ACCEPTED, Json(accepted)))
 }
 
-async fn file_batch(
+#[utoipa::path(
+    post, path = "/api/v1/notifications/batch", tag = "intake",
+    request_body(
+        description = "NDJSON (application/x-ndjson): one notification per line; or CSV (text/csv): a header row with the field names, exposures as `ER003*|PS001` (primary marked *), prevention_advice `a|b`",
+        content((String = "application/x-ndjson"), (String = "text/csv"))
+    ),
+    responses(
+        (status = 200, description = "one NDJSON result per input line, in order: {line, status: 202, id} or {line, status: 422, violations} (400/413/503 per line likewise); accepted lines stand whatever happens to others", body = String, content_type = "application/x-ndjson"),
+        (status = 401, description = "no or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "the token's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "wrong Content-Type", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate limit; see Retry-After", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn file_batch(
     State(state): State<IntakeState>,
     caller: Caller,
     headers: HeaderMap,
@@ -302,7 +337,28 @@ fn with_etag(status: StatusCode, version: u32, body: Value) -> Response {
     response
 }
 
-async fn amend_notification(
+#[utoipa::path(
+    put, path = "/api/v1/notifications/{id}", tag = "intake",
+    request_body(content = NotificationBody, content_type = "application/json"),
+    params(
+        ("id" = String, Path, description = "notification id"),
+        ("If-Match" = Option<String>, Header, description = "the version you amend, as its ETag, e.g. \"1\"")
+    ),
+    responses(
+        (status = 202, description = "new version durably accepted (ETag: the new version)", body = Accepted),
+        (status = 400, description = "malformed request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "no or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "the token's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "no such notification of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "the notification was withdrawn", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names another version", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "wrong Content-Type", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "rule violations, all listed", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate limit; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "nothing stored; retry after Retry-After", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn amend_notification(
     State(state): State<IntakeState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -325,7 +381,28 @@ async fn amend_notification(
     ))
 }
 
-async fn withdraw_notification(
+#[utoipa::path(
+    delete, path = "/api/v1/notifications/{id}", tag = "intake",
+    request_body(content = WithdrawalBody, content_type = "application/json"),
+    params(
+        ("id" = String, Path, description = "notification id"),
+        ("If-Match" = Option<String>, Header, description = "the version you withdraw, as its ETag")
+    ),
+    responses(
+        (status = 202, description = "withdrawal durably accepted", body = Accepted),
+        (status = 400, description = "malformed request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "no or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "the token's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "no such notification of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "the notification was withdrawn", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names another version", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "wrong Content-Type", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "rule violations, all listed", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate limit; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "nothing stored; retry after Retry-After", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn withdraw_notification(
     State(state): State<IntakeState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -383,7 +460,19 @@ fn processing_status(state: &IntakeState, entry: &RegistryEntry) -> (String, Opt
     }
 }
 
-async fn get_notification(
+#[utoipa::path(
+    get, path = "/api/v1/notifications/{id}", tag = "intake",
+    params(("id" = String, Path, description = "notification id")),
+    responses(
+        (status = 200, description = "current version, history and processing status (ETag: the version)", body = NotificationDetail),
+        (status = 401, description = "no or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "the token's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "no such notification of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate limit; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "nothing stored; retry after Retry-After", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn get_notification(
     State(state): State<IntakeState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -400,21 +489,26 @@ async fn get_notification(
             .await
             .map_err(|_| Problem::unavailable("status lookup interrupted", 1))?
     };
-    let body = json!({
-        "id": entry.id,
-        "version": entry.version,
-        "status": status,
-        "reasons": reasons,
-        "notified_at": entry.notified_at,
-        "notification": entry.content,
-        "history": entry.history,
-    });
-    Ok(with_etag(StatusCode::OK, entry.version, body))
+    let version = entry.version;
+    let detail = NotificationDetail {
+        id: entry.id,
+        version,
+        status,
+        reasons,
+        notified_at: entry.notified_at,
+        notification: entry.content,
+        history: entry.history,
+    };
+    Ok(with_etag(
+        StatusCode::OK,
+        version,
+        serde_json::to_value(detail).unwrap_or_default(),
+    ))
 }
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ListParams {
+pub(crate) struct ListParams {
     from: Option<String>,
     to: Option<String>,
     status: Option<String>,
@@ -444,11 +538,29 @@ fn month_bound(field: &str, value: Option<&str>, end: bool) -> Result<i64, Probl
         .unwrap_or(0))
 }
 
-async fn list_notifications(
+#[utoipa::path(
+    get, path = "/api/v1/notifications", tag = "intake",
+    params(
+        ("from" = Option<String>, Query, description = "first month filed, YYYY-MM"),
+        ("to" = Option<String>, Query, description = "last month filed, YYYY-MM"),
+        ("status" = Option<String>, Query, description = "accepted, validated, rejected or withdrawn"),
+        ("limit" = Option<usize>, Query, description = "page size, 1-200, default 50"),
+        ("before" = Option<String>, Query, description = "next_before of the previous page")
+    ),
+    responses(
+        (status = 200, description = "your notifications, newest first", body = NotificationPage),
+        (status = 400, description = "malformed request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "no or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "the token's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate limit; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "nothing stored; retry after Retry-After", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn list_notifications(
     State(state): State<IntakeState>,
     caller: Caller,
     params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<NotificationPage>, Problem> {
     let (reporter, _) = reporter_of(&caller)?;
     let Query(params) = params.map_err(|e| {
         Problem::new(
@@ -495,13 +607,18 @@ async fn list_notifications(
             if wanted.as_ref().is_some_and(|w| *w != status) {
                 continue;
             }
-            items.push(json!({
-                "id": entry.id,
-                "version": entry.version,
-                "status": status,
-                "notified_at": entry.notified_at,
-                "diagnosis_code": entry.content.as_ref().and_then(|c| c.get("diagnosis_code")).cloned(),
-            }));
+            items.push(NotificationSummary {
+                id: entry.id.clone(),
+                version: entry.version,
+                status,
+                notified_at: entry.notified_at,
+                diagnosis_code: entry
+                    .content
+                    .as_ref()
+                    .and_then(|c| c.get("diagnosis_code"))
+                    .and_then(|d| d.as_str())
+                    .map(str::to_string),
+            });
             if items.len() == limit {
                 break;
             }
@@ -512,23 +629,42 @@ async fn list_notifications(
     } else {
         cursor
     };
-    Ok(Json(json!({"items": items, "next_before": next})))
+    Ok(Json(NotificationPage {
+        items,
+        next_before: next,
+    }))
 }
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SearchParams {
+pub(crate) struct SearchParams {
     q: Option<String>,
     on: Option<String>,
     limit: Option<usize>,
 }
 
-async fn search_codelist(
+#[utoipa::path(
+    get, path = "/api/v1/codelists/{list}", tag = "intake",
+    params(
+        ("list" = String, Path, description = "diagnoses, exposures, sectors, occupations, services or guidelines"),
+        ("q" = Option<String>, Query, description = "code prefix or words (English or Dutch)"),
+        ("on" = Option<String>, Query, description = "only codes valid on this date, YYYY-MM-DD"),
+        ("limit" = Option<usize>, Query, description = "1-200, default 20")
+    ),
+    responses(
+        (status = 200, description = "hits, best first", body = CodeListHits),
+        (status = 400, description = "malformed request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "no or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "no such notification of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate limit; see Retry-After", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn search_codelist(
     State(state): State<IntakeState>,
     _caller: Caller,
     Path(list): Path<String>,
     params: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<CodeListHits>, Problem> {
     let Query(params) = params.map_err(|e| {
         Problem::new(
             StatusCode::BAD_REQUEST,
@@ -567,17 +703,34 @@ async fn search_codelist(
             ))
         }
     };
-    Ok(Json(
-        json!({"list": list, "version": version, "items": items}),
-    ))
+    Ok(Json(CodeListHits {
+        list,
+        version: version.clone(),
+        items,
+    }))
 }
 
-async fn file_zero_report(
+#[utoipa::path(
+    post, path = "/api/v1/zero-reports", tag = "intake",
+    request_body(content = ZeroReportBody, content_type = "application/json"),
+    responses(
+        (status = 202, description = "durably accepted", body = ZeroReportAccepted),
+        (status = 400, description = "malformed request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "no or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "the token's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "the body is too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "wrong Content-Type", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "rule violations, all listed", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate limit; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "nothing stored; retry after Retry-After", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn file_zero_report(
     State(state): State<IntakeState>,
     caller: Caller,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+) -> Result<(StatusCode, Json<ZeroReportAccepted>), Problem> {
     let (reporter, affiliation) = reporter_of(&caller)?;
     let body = json_body(&headers, body)?;
     let Value::Object(map) = &body else {
@@ -603,7 +756,10 @@ async fn file_zero_report(
         .intake
         .prepare_zero_report(reporter, affiliation, &period, Utc::now())
         .map_err(|v| intake_problem(IntakeError::Invalid(v)))?;
-    let answer = json!({"period": zero.period.to_string(), "status": "accepted"});
+    let answer = ZeroReportAccepted {
+        period: zero.period.to_string(),
+        status: "accepted".into(),
+    };
     state
         .intake
         .publish(vec![Event::ZeroReport(zero)])

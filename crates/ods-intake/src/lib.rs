@@ -11,6 +11,7 @@
 
 pub mod batch;
 mod http;
+pub mod openapi;
 mod registry;
 mod service;
 

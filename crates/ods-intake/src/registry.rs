@@ -36,7 +36,7 @@ pub enum RegistryError {
 }
 
 /// One version in a notification's history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct VersionEntry {
     /// Version number.
     pub version: u32,

@@ -135,7 +135,7 @@ impl IntakeMetrics {
 }
 
 /// A durably accepted notification version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Accepted {
     /// Notification id.
     pub id: String,

@@ -19,7 +19,30 @@ use axum::{Json, Router};
 use ods_http::{Caller, Problem, RateLimiter};
 use ods_identity::{Principal, Role, TokenStore};
 use ods_model::Period;
-use ods_store::{CountCell, CountQuery, Dimension, EmbeddedStore};
+use ods_store::{CountCell, CountQuery, Dimension, EmbeddedStore, Summary};
+use serde::Serialize;
+use utoipa::OpenApi;
+
+/// Answer of `GET /api/v1/stats/counts`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CountsAnswer {
+    /// The grouped dimensions.
+    pub group_by: Vec<String>,
+    /// Counts below this are suppressed.
+    pub suppression_threshold: i64,
+    /// The cells.
+    pub cells: Vec<CountCell>,
+}
+
+/// The statistics API.
+#[derive(OpenApi)]
+#[openapi(
+    paths(summary, counts),
+    components(schemas(CountsAnswer, CountCell, Summary, Problem)),
+    security(("bearer" = [])),
+    tags((name = "statistics", description = "Analysts and sector funds ask"))
+)]
+pub struct QueryApi;
 
 /// Shared state of the query routes.
 #[derive(Clone)]
@@ -57,7 +80,18 @@ fn store_problem(e: ods_store::StoreError) -> Problem {
     Problem::unavailable("the store could not answer; retry shortly", 2)
 }
 
-async fn summary(State(state): State<QueryState>, caller: Caller) -> Response {
+/// Pipeline totals.
+#[utoipa::path(
+    get, path = "/api/v1/stats/summary", tag = "statistics",
+    responses(
+        (status = 200, description = "totals and counts per year (suppressed below 5)", body = Summary),
+        (status = 401, description = "no or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "analyst or admin only", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate limit", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "store unavailable", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn summary(State(state): State<QueryState>, caller: Caller) -> Response {
     if let Err(p) = caller.require(&[Role::Analyst, Role::Admin]) {
         return p.into_response();
     }
@@ -149,7 +183,26 @@ fn to_csv(group_by: &[Dimension], cells: &[CountCell]) -> String {
     out
 }
 
-async fn counts(
+/// Counts with disclosure control.
+#[utoipa::path(
+    get, path = "/api/v1/stats/counts", tag = "statistics",
+    params(
+        ("group_by" = Option<String>, Query, description = "comma-separated: year, quarter, month, sector, sbi_section, diagnosis_group, diagnosis, exposure_group, exposure, sex, age_band, detection_route, consequence"),
+        ("from" = Option<String>, Query, description = "first month, YYYY-MM"),
+        ("to" = Option<String>, Query, description = "last month, YYYY-MM"),
+        ("format" = Option<String>, Query, description = "json (default) or csv"),
+        ("sbi_section" = Option<String>, Query, description = "filter: comma-separated values; every group_by dimension can filter the same way")
+    ),
+    responses(
+        (status = 200, description = "cells; counts below 5 are null with suppressed: true", body = CountsAnswer),
+        (status = 400, description = "unknown dimension or parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "no or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "analyst, admin or sector fund only", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate limit", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "store unavailable", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn counts(
     State(state): State<QueryState>,
     caller: Caller,
     Query(params): Query<HashMap<String, String>>,
@@ -173,11 +226,11 @@ async fn counts(
             to_csv(&group_by, &cells),
         )
             .into_response(),
-        Ok(Ok(cells)) => Json(serde_json::json!({
-            "group_by": group_by.iter().map(|d| d.name()).collect::<Vec<_>>(),
-            "suppression_threshold": ods_store::SUPPRESSION_THRESHOLD,
-            "cells": cells,
-        }))
+        Ok(Ok(cells)) => Json(CountsAnswer {
+            group_by: group_by.iter().map(|d| d.name().to_string()).collect(),
+            suppression_threshold: ods_store::SUPPRESSION_THRESHOLD,
+            cells,
+        })
         .into_response(),
         Ok(Err(e)) => store_problem(e).into_response(),
         Err(_) => Problem::unavailable("query interrupted", 1).into_response(),

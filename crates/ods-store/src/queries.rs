@@ -121,9 +121,10 @@ pub struct CountQuery {
 }
 
 /// One answer cell.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CountCell {
     /// The cell's value per grouped dimension.
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
     pub dimensions: BTreeMap<&'static str, String>,
     /// Number of notifications; `None` when suppressed.
     pub count: Option<i64>,
@@ -132,7 +133,7 @@ pub struct CountCell {
 }
 
 /// Pipeline-wide totals for operators and analysts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Summary {
     /// Notifications currently counted (validated, not withdrawn).
     pub notifications_counted: i64,

@@ -20,5 +20,7 @@
 mod rules;
 mod violation;
 
-pub use rules::{validate_notification, validate_period, Limits, COMPLAINT_CODE_EXCEPTIONS};
+pub use rules::{
+    validate_notification, validate_period, Limits, COMPLAINT_CODE_EXCEPTIONS, NOTIFICATION_FIELDS,
+};
 pub use violation::{Rule, Violation};

@@ -39,7 +39,8 @@ impl Default for Limits {
     }
 }
 
-const FIELDS: [&str; 14] = [
+/// The fields of the notification JSON contract, in documentation order.
+pub const NOTIFICATION_FIELDS: [&str; 14] = [
     "service_id",
     "self_employed",
     "diagnosis_code",
@@ -195,18 +196,18 @@ pub fn validate_notification(
     };
 
     for (key, value) in map {
-        if !FIELDS.contains(&key.as_str()) {
+        if !NOTIFICATION_FIELDS.contains(&key.as_str()) {
             c.push(
                 key,
                 value,
                 Rule::FieldUnknown,
                 format!(
                     "unknown field '{key}': the notification takes only {}",
-                    FIELDS.join(", ")
+                    NOTIFICATION_FIELDS.join(", ")
                 ),
                 format!(
                     "onbekend veld '{key}': de melding kent alleen {}",
-                    FIELDS.join(", ")
+                    NOTIFICATION_FIELDS.join(", ")
                 ),
             );
         }

@@ -67,14 +67,16 @@ rules! {
 }
 
 /// One broken rule: which field, which value, which rule, and what to do about it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Violation {
     /// JSON path of the field, e.g. `exposures[1].code`; empty for the whole body.
     pub field: String,
     /// The offending value as received (`null` when missing).
+    #[schema(value_type = Object, nullable = true)]
     pub value: serde_json::Value,
-    /// Stable rule id.
+    /// Stable rule id, e.g. `diagnosis.complaint_code` (`ods rules` lists them).
     #[serde(serialize_with = "serialize_rule")]
+    #[schema(value_type = String, example = "diagnosis.complaint_code")]
     pub rule: Rule,
     /// What is wrong and how to fix it, in English.
     pub message: String,
