@@ -11,7 +11,7 @@ use rdkafka::error::RDKafkaErrorCode;
 use crate::config::MANAGED_PROPERTIES;
 use crate::error::KafkaSinkError;
 
-/// How long [`ensure_topics`] lets the brokers take before it reports an error.
+/// How long [`ensure_topics`] lets the brokers take before it reports an error: 30 seconds.
 pub const CREATE_TOPICS_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The replication factor [`ensure_topics`] asks for: `-1`, the broker's
@@ -24,11 +24,23 @@ pub const BROKER_DEFAULT_REPLICATION: i32 = -1;
 /// [`crate::KafkaConfig::properties`] (TLS, SASL).
 ///
 /// Run it once at start-up of `ods intake` before the first publish; it needs a tokio runtime
-/// only to await the result (librdkafka does the work on its own threads).
+/// only to await the result (librdkafka does the work on its own threads). It gives up after
+/// [`CREATE_TOPICS_TIMEOUT`]; see [`ensure_topics_within`] for another bound.
 pub async fn ensure_topics(
     brokers: &str,
     topics: &[(&str, i32)],
     properties: &BTreeMap<String, String>,
+) -> Result<(), KafkaSinkError> {
+    ensure_topics_within(brokers, topics, properties, CREATE_TOPICS_TIMEOUT).await
+}
+
+/// [`ensure_topics`] that gives up after `timeout` (for the request and for the controller's
+/// operation) with [`KafkaSinkError::CreateTopic`].
+pub async fn ensure_topics_within(
+    brokers: &str,
+    topics: &[(&str, i32)],
+    properties: &BTreeMap<String, String>,
+    timeout: Duration,
 ) -> Result<(), KafkaSinkError> {
     if topics.is_empty() {
         return Ok(());
@@ -64,8 +76,8 @@ pub async fn ensure_topics(
         })
         .collect();
     let options = AdminOptions::new()
-        .request_timeout(Some(CREATE_TOPICS_TIMEOUT))
-        .operation_timeout(Some(CREATE_TOPICS_TIMEOUT));
+        .request_timeout(Some(timeout))
+        .operation_timeout(Some(timeout));
     let names = topics
         .iter()
         .map(|(n, _)| *n)
@@ -74,7 +86,7 @@ pub async fn ensure_topics(
 
     // librdkafka times the request out itself; the outer timeout only guards a stuck client.
     let results = tokio::time::timeout(
-        CREATE_TOPICS_TIMEOUT + Duration::from_secs(5),
+        timeout + Duration::from_secs(5),
         admin.create_topics(&new_topics, &options),
     )
     .await

@@ -44,7 +44,9 @@ mod config;
 mod error;
 mod sink;
 
-pub use admin::{ensure_topics, BROKER_DEFAULT_REPLICATION, CREATE_TOPICS_TIMEOUT};
+pub use admin::{
+    ensure_topics, ensure_topics_within, BROKER_DEFAULT_REPLICATION, CREATE_TOPICS_TIMEOUT,
+};
 pub use config::{
     KafkaConfig, DEFAULT_MESSAGE_TIMEOUT_MS, DEFAULT_METADATA_INTERVAL_MS, LINGER_MS,
     MANAGED_PROPERTIES,
