@@ -33,8 +33,9 @@
 //!
 //! [`EventSink::is_ready`](ods_intake::EventSink::is_ready) is true while a background task
 //! fetched the topic's metadata within the last two intervals (default 5 s) and the producer
-//! has no fatal error; [`EventSink::in_flight`](ods_intake::EventSink::in_flight) is the number
-//! of records librdkafka still has to confirm. Logs carry topic, partition and offset of every
+//! has no fatal error; [`EventSink::in_flight`](ods_intake::EventSink::in_flight) is librdkafka's
+//! out-queue length: records not yet confirmed plus delivery reports not yet served (so it can
+//! stay above zero for a moment after a publish resolved). Logs carry topic, partition and offset of every
 //! confirmed record at debug level. TLS and SASL settings go through
 //! [`KafkaConfig::properties`]; the librdkafka build needs rdkafka's `ssl` (and for Kerberos
 //! `gssapi`) feature for them.

@@ -247,6 +247,11 @@ async fn broker_down_means_unavailable_and_recovery_after_it_is_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_produce_errors_are_retried_without_duplicates() {
+    // Retriable broker errors are retried by librdkafka until confirmed, in order and without
+    // duplicates. Note: the mock broker rejects these requests without writing them, and it
+    // deduplicates sequence numbers only for transactional producers (`rd_kafka_mock_validate_
+    // records` returns early without a transactional id), so the "written, answer lost, retried"
+    // case cannot be shown here; it needs a real broker.
     let cluster = MockCluster::new(3).unwrap();
     cluster.create_topic(NOTIFICATIONS_TOPIC, 2, 3).unwrap();
     let sink = sink(&cluster, 15_000);
