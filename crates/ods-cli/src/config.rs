@@ -30,6 +30,8 @@ pub struct Config {
     pub rate_limit_per_minute: u32,
     /// Requests per token allowed at once above the sustained rate.
     pub rate_limit_burst: u32,
+    /// Kafka connection of the distributed services (`[kafka]` table).
+    pub kafka: ods_kafka::KafkaConfig,
 }
 
 impl Default for Config {
@@ -44,6 +46,7 @@ impl Default for Config {
             log_format: "pretty".into(),
             rate_limit_per_minute: 1200,
             rate_limit_burst: 200,
+            kafka: ods_kafka::KafkaConfig::default(),
         }
     }
 }
@@ -90,6 +93,9 @@ impl Config {
             config.rate_limit_burst = v
                 .parse()
                 .context("ODS_RATE_LIMIT_BURST must be a whole number")?;
+        }
+        if let Some(v) = env("ODS_KAFKA_BROKERS") {
+            config.kafka.brokers = v;
         }
         if let Some(dir) = data_dir {
             config.data_dir = dir;

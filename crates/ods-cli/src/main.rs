@@ -6,6 +6,7 @@
 
 mod config;
 mod demo;
+mod distributed;
 mod runner;
 mod server;
 
@@ -43,6 +44,8 @@ enum Command {
         #[command(subcommand)]
         command: TokensCommand,
     },
+    /// Run only the intake API, publishing to Kafka (distributed mode).
+    Intake(IntakeArgs),
     /// Rebuild every aggregate from the log (run while the server is stopped).
     Replay,
     /// List the validation rules with their stable ids.
@@ -57,6 +60,22 @@ struct RunArgs {
     /// On first start, generate and load demo data (2014-2023) and create demo tokens.
     #[arg(long, env = "ODS_DEMO")]
     demo: bool,
+}
+
+#[derive(Args, Debug)]
+struct IntakeArgs {
+    /// Address to serve the intake API on.
+    #[arg(long, env = "ODS_LISTEN")]
+    listen: Option<String>,
+    /// Kafka bootstrap brokers, host:port[,host:port...].
+    #[arg(long, env = "ODS_KAFKA_BROKERS")]
+    kafka_brokers: Option<String>,
+    /// Further librdkafka properties (TLS, SASL), repeatable: --kafka-property security.protocol=SASL_SSL.
+    #[arg(long = "kafka-property", value_name = "KEY=VALUE")]
+    kafka_properties: Vec<String>,
+    /// Create the notifications topic (with this many partitions) if it does not exist.
+    #[arg(long, value_name = "PARTITIONS")]
+    create_topic: Option<i32>,
 }
 
 #[derive(Args, Debug)]
@@ -131,6 +150,27 @@ fn main() -> Result<()> {
             config::init_tracing(&config);
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(server::run(config, args.demo))
+        }
+        Command::Intake(args) => {
+            let mut config = config;
+            if let Some(listen) = args.listen {
+                config.listen = listen;
+            }
+            if let Some(brokers) = args.kafka_brokers {
+                config.kafka.brokers = brokers;
+            }
+            for property in &args.kafka_properties {
+                let (key, value) = property
+                    .split_once('=')
+                    .with_context(|| format!("--kafka-property '{property}' must be KEY=VALUE"))?;
+                config
+                    .kafka
+                    .properties
+                    .insert(key.trim().to_string(), value.trim().to_string());
+            }
+            config::init_tracing(&config);
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(distributed::run_intake(config, args.create_topic))
         }
         Command::Generate(args) => generate(args),
         Command::Tokens { command } => tokens(&config, command),

@@ -1,0 +1,132 @@
+//! The services of the distributed mode, one per process. `ods intake`: the doctors' API
+//! publishing to Kafka.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use ods_http::{HttpMetrics, RateLimiter};
+use ods_identity::TokenStore;
+use ods_intake::{EventSink, Intake, IntakeMetrics, IntakeRegistry, IntakeState};
+use ods_kafka::KafkaSink;
+use ods_validation::Limits;
+use prometheus::Registry;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+
+#[derive(Clone)]
+struct IntakeOps {
+    sink: Arc<KafkaSink>,
+    registry: Registry,
+}
+
+/// `ods intake`: validates, pseudonymises (via the token) and publishes to Kafka; answers 202 only
+/// after the broker confirmed the write (acks=all, idempotent producer).
+///
+/// The intake registry (owners, versions, idempotency keys) is a local SQLite file in the data
+/// directory: run one intake instance per data directory. Unlike `ods run`, it is not yet
+/// re-derived from the topic at start-up, and the processing status of a notification is not
+/// available here (`GET` shows `accepted`); both come with the Kafka processor (issue 4).
+pub async fn run_intake(config: Config, create_topic: Option<i32>) -> Result<()> {
+    if config.kafka.brokers.is_empty() {
+        anyhow::bail!("ods intake needs Kafka brokers: --kafka-brokers host:port (or ODS_KAFKA_BROKERS, or [kafka] brokers in the config file)");
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let lists = Arc::new(config.code_lists().context("loading code lists")?);
+    let tokens = Arc::new(TokenStore::open(&config.tokens_path())?);
+    let registry = Arc::new(IntakeRegistry::open(
+        &config.data_dir.join("intake.sqlite"),
+    )?);
+    if let Some(partitions) = create_topic {
+        ods_kafka::ensure_topics(
+            &config.kafka.brokers,
+            &[(config.kafka.topic.as_str(), partitions)],
+            &config.kafka.properties,
+        )
+        .await
+        .context("creating the notifications topic")?;
+    }
+    let sink = Arc::new(KafkaSink::new(&config.kafka).context("connecting to Kafka")?);
+    let metrics = Registry::new();
+    let http = HttpMetrics::register(&metrics, "ods_intake")?;
+    let intake = Arc::new(Intake::new(
+        lists,
+        Limits::default(),
+        sink.clone(),
+        registry,
+        IntakeMetrics::register(&metrics)?,
+    ));
+    let limiter = Arc::new(RateLimiter::new(
+        config.rate_limit_per_minute,
+        config.rate_limit_burst,
+    ));
+    let app = Router::new()
+        .merge(
+            ods_intake::router(IntakeState {
+                intake,
+                tokens,
+                limiter,
+                status: None,
+            })
+            .route_layer(from_fn_with_state(http, HttpMetrics::track)),
+        )
+        .merge(
+            Router::new()
+                .route("/healthz", get(|| async { "ok\n" }))
+                .route("/readyz", get(readyz))
+                .route("/metrics", get(metrics_text))
+                .route("/api/v1/openapi.json", get(openapi))
+                .with_state(IntakeOps {
+                    sink,
+                    registry: metrics,
+                }),
+        )
+        .layer(TraceLayer::new_for_http());
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, brokers = %config.kafka.brokers, topic = %config.kafka.topic, "ods intake is serving");
+    println!(
+        "ods intake is running at http://{address}  (publishing to {} on {})",
+        config.kafka.topic, config.kafka.brokers
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(crate::server::shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn readyz(State(ops): State<IntakeOps>) -> Response {
+    let ready = ops.sink.is_ready();
+    let body = serde_json::json!({
+        "ready": ready,
+        "broker": ready,
+        "topic": ops.sink.topic(),
+        "in_flight": ops.sink.in_flight(),
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+async fn metrics_text(State(ops): State<IntakeOps>) -> Response {
+    ods_http::render_metrics(&ops.registry)
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    use utoipa::OpenApi;
+    Json(ods_intake::openapi::IntakeApi::openapi())
+}

@@ -1,0 +1,223 @@
+//! `ods intake` (distributed mode) against a Kafka-protocol broker: librdkafka's mock cluster,
+//! which listens on localhost, so the real `ods` process talks to it over TCP.
+//! Proves: 202 only after the broker confirmed the write; a broker outage is a 503 with
+//! Retry-After, never a 202; a retried request with its Idempotency-Key creates nothing new.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::mocking::MockCluster;
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use serde_json::{json, Value};
+
+const ODS: &str = env!("CARGO_BIN_EXE_ods");
+const TOPIC: &str = "ods.notifications.v1";
+
+struct Intake {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Intake {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn body() -> Value {
+    json!({
+        "service_id": "AD0001", "diagnosis_code": "L694",
+        "exposures": [{"code": "ER003", "primary": true}],
+        "sector_code": "1071", "occupation_code": "7512", "sex": "F", "birth_year": 1980,
+        "diagnosis_date": "2024-03-01", "consequence": "temporary", "absence_band": "1to3m",
+        "detection_route": "absence_guidance"
+    })
+}
+
+/// (key, notification id) of every record on the topic.
+fn read_topic(bootstrap: &str, partitions: i32) -> Vec<(String, String)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "ods-intake-test")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut remaining: HashMap<i32, i64> = HashMap::new();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(TOPIC, p, Duration::from_secs(10))
+            .unwrap();
+        remaining.insert(p, high - low);
+        tpl.add_partition_offset(TOPIC, p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let started = Instant::now();
+    while remaining.values().any(|r| *r > 0) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "topic not read in time"
+        );
+        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let message = message.unwrap();
+        *remaining.get_mut(&message.partition()).unwrap() -= 1;
+        let key = String::from_utf8(message.key().unwrap().to_vec()).unwrap();
+        let event = ods_wire::decode_event(message.payload().unwrap()).unwrap();
+        out.push((key, event.notification_id().unwrap().to_string()));
+    }
+    out
+}
+
+async fn wait_ready(client: &reqwest::Client, intake: &Intake, ready: bool) {
+    let started = Instant::now();
+    loop {
+        let status = client
+            .get(format!("{}/readyz", intake.base))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if (status == 200) == ready {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "readyz never became {ready}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ods_intake_answers_202_only_for_writes_the_broker_confirmed() {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic(TOPIC, 2, 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ods.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[kafka]\nbrokers = \"{}\"\nmessage_timeout_ms = 1500\nmetadata_interval_ms = 200\n",
+            cluster.bootstrap_servers()
+        ),
+    )
+    .unwrap();
+    let token = Command::new(ODS)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args([
+            "tokens",
+            "create",
+            "--role",
+            "reporter",
+            "--big",
+            "19012345606",
+            "--service-id",
+            "AD0001",
+        ])
+        .output()
+        .unwrap();
+    let token = String::from_utf8(token.stdout).unwrap().trim().to_string();
+
+    let mut child = Command::new(ODS)
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["intake", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = loop {
+        let line = lines.next().expect("ods intake exited").unwrap();
+        if let Some(rest) = line.strip_prefix("ods intake is running at ") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let intake = Intake { child, base };
+    let client = reqwest::Client::new();
+    wait_ready(&client, &intake, true).await;
+    let url = format!("{}/api/v1/notifications", intake.base);
+
+    let post = |key: Option<&str>| {
+        let mut request = client.post(&url).bearer_auth(&token).json(&body());
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        request.send()
+    };
+    let mut accepted = Vec::new();
+    let first = post(None).await.unwrap();
+    assert_eq!(first.status(), 202);
+    accepted.push(
+        first.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    );
+
+    // a retried request with the same key: same answer, nothing new
+    let a: Value = post(Some("retry-1")).await.unwrap().json().await.unwrap();
+    let b: Value = post(Some("retry-1")).await.unwrap().json().await.unwrap();
+    assert_eq!(a, b);
+    accepted.push(a["id"].as_str().unwrap().to_string());
+
+    // broker down: 503 with Retry-After, never 202
+    cluster.broker_down(-1).unwrap();
+    let down = post(Some("during-outage")).await.unwrap();
+    assert_eq!(down.status(), 503);
+    assert!(down.headers().contains_key("retry-after"));
+    assert_eq!(down.headers()["content-type"], "application/problem+json");
+    wait_ready(&client, &intake, false).await;
+
+    // back up: the client's retry with the same key is accepted once
+    cluster.broker_up(-1).unwrap();
+    wait_ready(&client, &intake, true).await;
+    let retried = post(Some("during-outage")).await.unwrap();
+    assert_eq!(retried.status(), 202);
+    let retried_id = retried.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    accepted.push(retried_id.clone());
+
+    let bootstrap = cluster.bootstrap_servers();
+    let records = tokio::task::spawn_blocking(move || read_topic(&bootstrap, 2))
+        .await
+        .unwrap();
+    for id in &accepted {
+        let copies = records.iter().filter(|(_, n)| n == id).count();
+        if *id == retried_id {
+            // the unconfirmed first attempt reused the same notification id: at most one extra
+            // copy, which the processor drops as a redelivery of version 1
+            assert!((1..=2).contains(&copies), "{id}: {copies}");
+        } else {
+            assert_eq!(copies, 1, "{id}");
+        }
+    }
+    assert!(
+        records.iter().all(|(key, id)| key == id),
+        "records are keyed by notification id"
+    );
+    assert_eq!(
+        records
+            .iter()
+            .map(|(_, id)| id)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        3
+    );
+}
