@@ -18,6 +18,7 @@ use ods_processor::Processor;
 use ods_store::{CountQuery, Dimension, EmbeddedStore};
 use ods_validation::Limits;
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 use uuid::Uuid;
 
 const VARIANTS: [(&str, &str, &str); 4] = [
@@ -173,51 +174,99 @@ proptest! {
         batch_sizes in prop::collection::vec(1usize..12, 1..20),
         rewinds in prop::collection::vec(0i64..6, 1..20),
     ) {
-        let streams: Vec<Vec<Event>> = firsts.iter().enumerate()
-            .map(|(i, first)| events_of(i as u128, *first, &ops[i]))
-            .collect();
-        // interleave the streams, keeping each notification's order
-        let mut cursors = vec![0usize; streams.len()];
-        let mut rng = interleave_seed;
-        let mut log: Vec<Vec<u8>> = Vec::new();
-        loop {
-            let open: Vec<usize> = (0..streams.len()).filter(|&i| cursors[i] < streams[i].len()).collect();
-            if open.is_empty() { break; }
-            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            let pick = open[(rng >> 33) as usize % open.len()];
-            let (_, bytes) = ods_wire::encode_event(&streams[pick][cursors[pick]]).unwrap();
-            log.push(bytes.clone());
-            if log.len().is_multiple_of(duplicate_every) {
-                log.push(bytes); // a producer retry wrote it twice
-            }
-            cursors[pick] += 1;
-        }
-        log.insert(log.len() / 2, vec![0, 0, 0, 0, 1, 255, 255]); // a poison record
-        let records: Vec<LogRecord> = log.into_iter().enumerate().map(|(i, payload)| LogRecord {
-            topic: "t".into(), offset: i as i64, key: String::new(), payload, appended_at_ms: 0,
-        }).collect();
-
-        let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open(&dir.path().join("store.sqlite")).unwrap();
-        let processor = Processor::new(Arc::new(CodeLists::bundled().unwrap()), Limits::default());
-        let mut position = 0i64;
-        let mut step = 0usize;
-        while position < records.len() as i64 {
-            // redeliver from an older position now and then (consumer restarted before commit)
-            let rewind = rewinds[step % rewinds.len()];
-            let from = (position - rewind).max(0) as usize;
-            let size = batch_sizes[step % batch_sizes.len()];
-            let to = (from + size).min(records.len());
-            let stats = store.apply_batch("t-0", 0, &processor, &records[from..to]).unwrap();
-            position = stats.next_offset.max(position);
-            step += 1;
-        }
-        prop_assert_eq!(store.checkpoint("t-0").unwrap(), records.len() as i64);
-        let expected = reference(&streams);
-        let actual: BTreeMap<_, _> = stored(&store);
-        prop_assert_eq!(actual, expected.clone());
-        let total: i64 = expected.values().sum();
-        prop_assert_eq!(store.summary().unwrap().notifications_counted, total);
-        prop_assert_eq!(store.summary().unwrap().dead_letters, 1);
+        check(&firsts, &ops, interleave_seed, duplicate_every, &batch_sizes, &rewinds)?;
     }
+}
+
+/// A case proptest once shrank to (kept as a plain regression test).
+#[test]
+fn thirteen_filings_with_duplicates_and_rewinds() {
+    let firsts = vec![(0, false); 13];
+    let ops = vec![Vec::new(); 40];
+    check(
+        &firsts,
+        &ops,
+        0,
+        2,
+        &[8, 6, 10],
+        &[3, 5, 4, 2, 4, 4, 5, 1, 1, 4, 1, 0, 1, 2, 5],
+    )
+    .unwrap();
+}
+
+/// Builds the log, applies it in batches with rewinds, and compares with the reference fold.
+fn check(
+    firsts: &[(usize, bool)],
+    ops: &[Vec<Op>],
+    interleave_seed: u64,
+    duplicate_every: usize,
+    batch_sizes: &[usize],
+    rewinds: &[i64],
+) -> Result<(), TestCaseError> {
+    let streams: Vec<Vec<Event>> = firsts
+        .iter()
+        .enumerate()
+        .map(|(i, first)| events_of(i as u128, *first, &ops[i]))
+        .collect();
+    // interleave the streams, keeping each notification's order
+    let mut cursors = vec![0usize; streams.len()];
+    let mut rng = interleave_seed;
+    let mut log: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let open: Vec<usize> = (0..streams.len())
+            .filter(|&i| cursors[i] < streams[i].len())
+            .collect();
+        if open.is_empty() {
+            break;
+        }
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let pick = open[(rng >> 33) as usize % open.len()];
+        let (_, bytes) = ods_wire::encode_event(&streams[pick][cursors[pick]]).unwrap();
+        log.push(bytes.clone());
+        if log.len().is_multiple_of(duplicate_every) {
+            log.push(bytes); // a producer retry wrote it twice
+        }
+        cursors[pick] += 1;
+    }
+    log.insert(log.len() / 2, vec![0, 0, 0, 0, 1, 255, 255]); // a poison record
+    let records: Vec<LogRecord> = log
+        .into_iter()
+        .enumerate()
+        .map(|(i, payload)| LogRecord {
+            topic: "t".into(),
+            offset: i as i64,
+            key: String::new(),
+            payload,
+            appended_at_ms: 0,
+        })
+        .collect();
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(&dir.path().join("store.sqlite")).unwrap();
+    let processor = Processor::new(Arc::new(CodeLists::bundled().unwrap()), Limits::default());
+    let mut position = 0i64;
+    let mut step = 0usize;
+    while position < records.len() as i64 {
+        // redeliver from an older position now and then (consumer restarted before commit)
+        let rewind = rewinds[step % rewinds.len()];
+        let from = (position - rewind).max(0) as usize;
+        let size = batch_sizes[step % batch_sizes.len()];
+        // every batch reaches at least one record past the stored position
+        let to = (from + size).max(position as usize + 1).min(records.len());
+        let stats = store
+            .apply_batch("t-0", 0, &processor, &records[from..to])
+            .unwrap();
+        position = stats.next_offset.max(position);
+        step += 1;
+    }
+    prop_assert_eq!(store.checkpoint("t-0").unwrap(), records.len() as i64);
+    let expected = reference(&streams);
+    let actual: BTreeMap<_, _> = stored(&store);
+    prop_assert_eq!(actual, expected.clone());
+    let total: i64 = expected.values().sum();
+    prop_assert_eq!(store.summary().unwrap().notifications_counted, total);
+    prop_assert_eq!(store.summary().unwrap().dead_letters, 1);
+    Ok(())
 }
