@@ -186,7 +186,19 @@ async fn ods_intake_answers_202_only_for_writes_the_broker_confirmed() {
     // back up: the client's retry with the same key is accepted once
     cluster.broker_up(-1).unwrap();
     wait_ready(&client, &intake, true).await;
-    let retried = post(Some("during-outage")).await.unwrap();
+    // the producer may still be reconnecting: like a real client, retry on 503 with the same key
+    let started = Instant::now();
+    let retried = loop {
+        let response = post(Some("during-outage")).await.unwrap();
+        if response.status() != 503 {
+            break response;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "still 503 a minute after the broker came back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     assert_eq!(retried.status(), 202);
     let retried_id = retried.json::<Value>().await.unwrap()["id"]
         .as_str()
@@ -201,9 +213,9 @@ async fn ods_intake_answers_202_only_for_writes_the_broker_confirmed() {
     for id in &accepted {
         let copies = records.iter().filter(|(_, n)| n == id).count();
         if *id == retried_id {
-            // the unconfirmed first attempt reused the same notification id: at most one extra
-            // copy, which the processor drops as a redelivery of version 1
-            assert!((1..=2).contains(&copies), "{id}: {copies}");
+            // unconfirmed attempts reuse the same notification id: extra copies are possible, and
+            // the processor drops them as redeliveries of version 1
+            assert!(copies >= 1, "{id}: {copies}");
         } else {
             assert_eq!(copies, 1, "{id}");
         }
