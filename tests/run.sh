@@ -22,6 +22,6 @@ echo "== cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== schemathesis against the running API"
 cargo build --locked -p ods
-./tests/schemathesis.sh target/debug/ods
+./tests/schemathesis.sh "${CARGO_TARGET_DIR:-target}/debug/ods"
 echo "== cargo test"
 cargo test --workspace --locked

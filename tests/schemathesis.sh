@@ -5,7 +5,8 @@
 set -euo pipefail
 ods="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
 work=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+pid=""
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 
 reporter=$("$ods" --data-dir "$work/data" tokens create --role reporter --big 19012345601 --service-id AD0001)
 analyst=$("$ods" --data-dir "$work/data" tokens create --role analyst)
