@@ -23,6 +23,12 @@ impl Server {
 
     fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
         let mut command = Command::new(ODS);
+        // debug-level logs go to a file in the data directory, so tests can scan them
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.join("server.log"))
+            .unwrap();
         command
             .args([
                 "--data-dir",
@@ -32,8 +38,8 @@ impl Server {
                 "127.0.0.1:0",
             ])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .env("RUST_LOG", "warn");
+            .stderr(Stdio::from(log))
+            .env("RUST_LOG", "debug,hyper=info,h2=info");
         for (k, v) in env {
             command.env(k, v);
         }
@@ -364,7 +370,17 @@ async fn sigkill_right_after_202_loses_nothing_and_counts_once() {
     expected.sort();
     assert_eq!(logged, expected);
     drop(log);
-    // no file of the data directory (databases, WAL files, key) holds the BIG number
+    // no file of the data directory (databases, WAL files, key) and no server log line holds
+    // the BIG number
+    let log_text = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    assert!(
+        log_text.contains("notification accepted"),
+        "debug logs were captured"
+    );
+    assert!(
+        !log_text.contains("19012345602"),
+        "the BIG number is in the server log"
+    );
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         let path = entry.unwrap().path();
         if path.is_file() {
