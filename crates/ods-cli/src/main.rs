@@ -4,6 +4,7 @@
 //! (embedded mode); `ods generate` writes demo data; `ods tokens` manages API tokens; `ods replay`
 //! rebuilds the aggregates from the log.
 
+mod bench;
 mod config;
 mod demo;
 mod distributed;
@@ -50,6 +51,11 @@ enum Command {
     Replay,
     /// List the validation rules with their stable ids.
     Rules,
+    /// Measure a stage against a baseline in the same run (loopback only).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -101,6 +107,20 @@ struct GenerateArgs {
     /// Number of company doctors.
     #[arg(long, default_value_t = 1750)]
     doctors: usize,
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Accepted notifications/s and latency of the durable intake path (validation, Avro, fsync'd
+    /// log) next to a bare axum handler under the same load.
+    Intake {
+        /// Requests per target.
+        #[arg(long, default_value_t = 20_000)]
+        requests: usize,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -174,6 +194,16 @@ fn main() -> Result<()> {
         }
         Command::Generate(args) => generate(args),
         Command::Tokens { command } => tokens(&config, command),
+        Command::Bench {
+            command:
+                BenchCommand::Intake {
+                    requests,
+                    concurrency,
+                },
+        } => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(bench::intake(requests, concurrency))
+        }
         Command::Rules => {
             for rule in ods_validation::Rule::ALL {
                 println!("{:<28} {}", rule.id(), rule.description());

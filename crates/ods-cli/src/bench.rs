@@ -1,0 +1,210 @@
+//! `ods bench intake`: the durable intake path against a bare axum handler, same machine, same
+//! run, same load. Traffic goes to 127.0.0.1 only; request counts are bounded.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use ods_http::RateLimiter;
+use ods_identity::{BigNumber, Principal, PseudonymKey, Pseudonymizer, TokenStore};
+use ods_intake::{EmbeddedSink, Intake, IntakeMetrics, IntakeRegistry, IntakeState};
+use ods_log::EmbeddedLog;
+use ods_model::Affiliation;
+use ods_validation::Limits;
+use serde_json::{json, Value};
+use tokio::sync::Semaphore;
+
+struct Measured {
+    accepted: usize,
+    seconds: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn body() -> Value {
+    json!({
+        "service_id": "AD0001", "diagnosis_code": "L694",
+        "exposures": [{"code": "ER003", "primary": true}, {"code": "PS001", "primary": false}],
+        "sector_code": "1071", "occupation_code": "7512", "sex": "F", "birth_year": 1980,
+        "diagnosis_date": "2024-03-01", "consequence": "temporary", "absence_band": "1to3m",
+        "detection_route": "absence_guidance", "prevention_advice": ["organisational"]
+    })
+}
+
+async fn serve(app: Router) -> Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(format!("http://{address}"))
+}
+
+async fn load(url: &str, token: &str, requests: usize, concurrency: usize) -> Result<Measured> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let payload = serde_json::to_vec(&body())?;
+    let gate = Arc::new(Semaphore::new(concurrency.max(1)));
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(requests);
+    for _ in 0..requests {
+        let permit = gate.clone().acquire_owned().await?;
+        let (client, url, token, payload) = (
+            client.clone(),
+            url.to_string(),
+            token.to_string(),
+            payload.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let sent = Instant::now();
+            let status = client
+                .post(url)
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(payload)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0);
+            drop(permit);
+            (status, sent.elapsed())
+        }));
+    }
+    let mut latencies = Vec::with_capacity(requests);
+    let mut accepted = 0;
+    for task in tasks {
+        let (status, latency) = task.await?;
+        if status == 202 {
+            accepted += 1;
+        }
+        latencies.push(latency);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    latencies.sort();
+    let at = |q: f64| -> f64 {
+        let index = ((latencies.len() as f64 - 1.0) * q).round() as usize;
+        latencies
+            .get(index)
+            .copied()
+            .unwrap_or(Duration::ZERO)
+            .as_secs_f64()
+            * 1000.0
+    };
+    Ok(Measured {
+        accepted,
+        seconds,
+        p50_ms: at(0.50),
+        p99_ms: at(0.99),
+    })
+}
+
+/// Runs the comparison and prints a table (also as a Markdown row for the README).
+pub async fn intake(requests: usize, concurrency: usize) -> Result<()> {
+    let requests = requests.clamp(100, 1_000_000);
+    let dir = tempfile::tempdir().context("temporary data directory")?;
+    let lists = Arc::new(ods_codelists::CodeLists::bundled()?);
+    let tokens = Arc::new(TokenStore::open(&dir.path().join("tokens.sqlite"))?);
+    let key = PseudonymKey::generate();
+    let reporter = Principal::Reporter {
+        pseudonym: Pseudonymizer::new(key).pseudonym(&BigNumber::parse("19000000000")?),
+        affiliation: Affiliation::Service("AD0001".into()),
+    };
+    let token = tokens.create(&reporter, "bench")?;
+    let log = EmbeddedLog::open(&dir.path().join("log.sqlite"), 4096)?;
+    let registry = Arc::new(IntakeRegistry::open(&dir.path().join("intake.sqlite"))?);
+    let metrics = prometheus::Registry::new();
+    let intake = Arc::new(Intake::new(
+        lists,
+        Limits::default(),
+        Arc::new(EmbeddedSink::new(log.clone())),
+        registry,
+        IntakeMetrics::register(&metrics)?,
+    ));
+    let intake_url = serve(ods_intake::router(IntakeState {
+        intake,
+        tokens,
+        limiter: Arc::new(RateLimiter::new(u32::MAX, u32::MAX)),
+        status: None,
+    }))
+    .await?;
+    // the baseline: parse the same JSON body, answer 202 with a similar body, nothing else
+    let bare = Router::new().route(
+        "/api/v1/notifications",
+        post(|Json(_body): Json<Value>| async {
+            (StatusCode::ACCEPTED, Json(json!({"id": "00000000-0000-0000-0000-000000000000", "version": 1, "status": "accepted", "warnings": []})))
+        }),
+    );
+    let bare_url = serve(bare).await?;
+
+    eprintln!("warming up...");
+    load(
+        &format!("{bare_url}/api/v1/notifications"),
+        &token,
+        500,
+        concurrency,
+    )
+    .await?;
+    load(
+        &format!("{intake_url}/api/v1/notifications"),
+        &token,
+        500,
+        concurrency,
+    )
+    .await?;
+    eprintln!("measuring {requests} requests per target at concurrency {concurrency}...");
+    let bare = load(
+        &format!("{bare_url}/api/v1/notifications"),
+        &token,
+        requests,
+        concurrency,
+    )
+    .await?;
+    let durable = load(
+        &format!("{intake_url}/api/v1/notifications"),
+        &token,
+        requests,
+        concurrency,
+    )
+    .await?;
+
+    let rate = |m: &Measured| m.accepted as f64 / m.seconds;
+    println!(
+        "{:<28} {:>12} {:>10} {:>10} {:>9}",
+        "target", "accepted/s", "p50 ms", "p99 ms", "accepted"
+    );
+    for (name, m) in [
+        ("bare axum handler", &bare),
+        ("ods intake (durable)", &durable),
+    ] {
+        println!(
+            "{:<28} {:>12.0} {:>10.2} {:>10.2} {:>9}",
+            name,
+            rate(m),
+            m.p50_ms,
+            m.p99_ms,
+            m.accepted
+        );
+    }
+    let ratio = rate(&durable) / rate(&bare).max(f64::MIN_POSITIVE);
+    println!("ratio durable/bare: {:.0}% (target >= 40%)", ratio * 100.0);
+    println!(
+        "| {} cores | {requests} requests, concurrency {concurrency} | {:.0}/s p50 {:.2} ms p99 {:.2} ms | {:.0}/s p50 {:.2} ms p99 {:.2} ms | {:.0}% |",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        rate(&bare), bare.p50_ms, bare.p99_ms,
+        rate(&durable), durable.p50_ms, durable.p99_ms,
+        ratio * 100.0
+    );
+    if durable.accepted != requests {
+        anyhow::bail!(
+            "only {} of {requests} durable requests were accepted",
+            durable.accepted
+        );
+    }
+    let logged = log.end_offset(ods_intake::NOTIFICATIONS_TOPIC)? as usize;
+    if logged != requests + 500 {
+        anyhow::bail!("{logged} records in the log, expected {}", requests + 500);
+    }
+    Ok(())
+}
