@@ -99,6 +99,14 @@ fn token(data_dir: &Path, args: &[&str]) -> String {
     text.trim().to_string()
 }
 
+/// A reporter token for a doctor with this BIG number at this service.
+fn reporter_token(data_dir: &Path, big: &str, service: &str) -> String {
+    token(
+        data_dir,
+        &["--role", "reporter", "--big", big, "--service-id", service],
+    )
+}
+
 fn valid_body() -> Value {
     json!({
         "service_id": "AD0001",
@@ -154,17 +162,7 @@ async fn wait_counted(
 #[tokio::test(flavor = "multi_thread")]
 async fn a_valid_notification_is_accepted_and_counted_an_invalid_one_gets_every_violation() {
     let dir = tempfile::tempdir().unwrap();
-    let reporter = token(
-        dir.path(),
-        &[
-            "--role",
-            "reporter",
-            "--big",
-            "19012345601",
-            "--service-id",
-            "AD0001",
-        ],
-    );
+    let reporter = reporter_token(dir.path(), "19012345601", "AD0001");
     let analyst = token(dir.path(), &["--role", "analyst"]);
     let server = Server::start(dir.path());
     let client = reqwest::Client::new();
@@ -512,28 +510,8 @@ async fn tokens_can_be_listed_and_revoked_while_the_server_runs() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_doctor_amends_withdraws_and_reads_only_own_notifications() {
     let dir = tempfile::tempdir().unwrap();
-    let me = token(
-        dir.path(),
-        &[
-            "--role",
-            "reporter",
-            "--big",
-            "19012345603",
-            "--service-id",
-            "AD0001",
-        ],
-    );
-    let other = token(
-        dir.path(),
-        &[
-            "--role",
-            "reporter",
-            "--big",
-            "19012345604",
-            "--service-id",
-            "AD0002",
-        ],
-    );
+    let me = reporter_token(dir.path(), "19012345603", "AD0001");
+    let other = reporter_token(dir.path(), "19012345604", "AD0002");
     let analyst = token(dir.path(), &["--role", "analyst"]);
     let admin = token(dir.path(), &["--role", "admin"]);
     let server = Server::start(dir.path());
@@ -847,17 +825,7 @@ async fn a_token_over_its_rate_gets_429_with_retry_after() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_upload_answers_every_line_and_good_lines_stand() {
     let dir = tempfile::tempdir().unwrap();
-    let reporter = token(
-        dir.path(),
-        &[
-            "--role",
-            "reporter",
-            "--big",
-            "19012345605",
-            "--service-id",
-            "AD0001",
-        ],
-    );
+    let reporter = reporter_token(dir.path(), "19012345605", "AD0001");
     let analyst = token(dir.path(), &["--role", "analyst"]);
     let server = Server::start(dir.path());
     let client = reqwest::Client::new();

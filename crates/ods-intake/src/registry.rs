@@ -33,6 +33,9 @@ pub enum RegistryError {
     /// Reading the log failed during catch-up.
     #[error("intake registry catch-up: {0}")]
     Log(String),
+    /// A stored value is unusable or a registry task failed (a defect or corruption).
+    #[error("intake registry: {0}")]
+    Internal(String),
 }
 
 /// One version in a notification's history.
@@ -325,7 +328,7 @@ impl IntakeRegistry {
             )
         })?;
         self.idempotent(reporter, key)?
-            .ok_or_else(|| RegistryError::Log("idempotency record vanished".into()))
+            .ok_or_else(|| RegistryError::Internal("idempotency record vanished".into()))
     }
 
     /// Stores the answer given for an idempotency key.

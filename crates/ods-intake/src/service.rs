@@ -247,7 +247,7 @@ impl Intake {
         let registry = self.registry.clone();
         tokio::task::spawn_blocking(move || f(&registry))
             .await
-            .map_err(|e| IntakeError::Registry(RegistryError::Log(e.to_string())))?
+            .map_err(|e| IntakeError::Registry(RegistryError::Internal(e.to_string())))?
             .map_err(IntakeError::Registry)
     }
 
@@ -360,9 +360,9 @@ impl Intake {
                 }
             }
             filed.notification_id = NotificationId::parse(&record.notification_id)
-                .map_err(|e| IntakeError::Registry(RegistryError::Log(e.to_string())))?;
+                .map_err(|e| IntakeError::Registry(RegistryError::Internal(e.to_string())))?;
             filed.event_id = Uuid::parse_str(&record.event_id)
-                .map_err(|e| IntakeError::Registry(RegistryError::Log(e.to_string())))?;
+                .map_err(|e| IntakeError::Registry(RegistryError::Internal(e.to_string())))?;
             filed.notified_at = record.notified_at;
         }
         let id = filed.notification_id.to_string();
@@ -414,7 +414,10 @@ impl Intake {
 
     fn owner(entry: &RegistryEntry) -> Result<ReporterPseudonym, IntakeError> {
         ReporterPseudonym::from_hex(&entry.reporter).ok_or_else(|| {
-            IntakeError::Registry(RegistryError::Log(format!("bad reporter of {}", entry.id)))
+            IntakeError::Registry(RegistryError::Internal(format!(
+                "bad reporter of {}",
+                entry.id
+            )))
         })
     }
 
