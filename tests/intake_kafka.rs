@@ -5,14 +5,11 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde_json::{json, Value};
 
 const ODS: &str = env!("CARGO_BIN_EXE_ods");
@@ -38,50 +35,6 @@ fn body() -> Value {
         "diagnosis_date": "2024-03-01", "consequence": "temporary", "absence_band": "1to3m",
         "detection_route": "absence_guidance"
     })
-}
-
-/// (key, notification id) of every record on the topic.
-fn read_topic(bootstrap: &str, partitions: i32) -> Vec<(String, String)> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "ods-intake-test")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut remaining: HashMap<i32, i64> = HashMap::new();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        let (low, high) = consumer
-            .fetch_watermarks(TOPIC, p, Duration::from_secs(10))
-            .unwrap();
-        remaining.insert(p, high - low);
-        tpl.add_partition_offset(TOPIC, p, Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&tpl).unwrap();
-    let mut out = Vec::new();
-    let started = Instant::now();
-    while remaining.values().any(|r| *r > 0) {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "topic not read in time"
-        );
-        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
-            continue;
-        };
-        let message = message.unwrap();
-        *remaining.get_mut(&message.partition()).unwrap() -= 1;
-        let key = String::from_utf8(message.key().unwrap().to_vec()).unwrap();
-        let payload = message.payload().unwrap();
-        let text = String::from_utf8_lossy(payload);
-        assert!(
-            !text.contains("19012345606"),
-            "the BIG number is on the topic"
-        );
-        let event = ods_wire::decode_event(payload).unwrap();
-        out.push((key, event.notification_id().unwrap().to_string()));
-    }
-    out
 }
 
 async fn wait_ready(client: &reqwest::Client, intake: &Intake, ready: bool) {
@@ -213,7 +166,7 @@ async fn ods_intake_answers_202_only_for_writes_the_broker_confirmed() {
     accepted.push(retried_id.clone());
 
     let bootstrap = cluster.bootstrap_servers();
-    let records = tokio::task::spawn_blocking(move || read_topic(&bootstrap, 2))
+    let records = tokio::task::spawn_blocking(move || distributed::read_topic(&bootstrap, 2))
         .await
         .unwrap();
     for id in &accepted {
@@ -238,4 +191,28 @@ async fn ods_intake_answers_202_only_for_writes_the_broker_confirmed() {
             .len(),
         3
     );
+}
+
+#[path = "support/distributed.rs"]
+#[allow(dead_code)] // each test binary uses its own part of the shared helpers
+mod distributed;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn intake_instances_derive_their_registry_from_the_topic() {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic(TOPIC, 3, 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ids =
+        distributed::two_instances_share_the_topic(&cluster.bootstrap_servers(), dir.path(), None)
+            .await;
+    let bootstrap = cluster.bootstrap_servers();
+    let records = tokio::task::spawn_blocking(move || distributed::read_topic(&bootstrap, 3))
+        .await
+        .unwrap();
+    for id in &ids {
+        assert!(
+            records.iter().any(|(_, n)| n == id),
+            "{id} not on the topic"
+        );
+    }
 }

@@ -101,8 +101,11 @@ async fn load(url: &str, token: &str, requests: usize, concurrency: usize) -> Re
 }
 
 /// Runs the comparison and prints a table (also as a Markdown row for the README).
-pub async fn intake(requests: usize, concurrency: usize) -> Result<()> {
+pub async fn intake(requests: usize, levels: &[usize]) -> Result<()> {
     let requests = requests.clamp(100, 1_000_000);
+    if levels.is_empty() || levels.iter().any(|&c| c == 0 || c > 4096) {
+        anyhow::bail!("--concurrency takes load levels between 1 and 4096, e.g. 32,128,512");
+    }
     let dir = tempfile::tempdir().context("temporary data directory")?;
     let lists = Arc::new(ods_codelists::CodeLists::bundled()?);
     let tokens = Arc::new(TokenStore::open(&dir.path().join("tokens.sqlite"))?);
@@ -121,7 +124,7 @@ pub async fn intake(requests: usize, concurrency: usize) -> Result<()> {
         Arc::new(EmbeddedSink::new(log.clone())),
         registry,
         IntakeMetrics::register(&metrics)?,
-    ));
+    )?);
     let intake_url = serve(ods_intake::router(IntakeState {
         intake,
         tokens,
@@ -139,72 +142,79 @@ pub async fn intake(requests: usize, concurrency: usize) -> Result<()> {
     let bare_url = serve(bare).await?;
 
     eprintln!("warming up...");
-    load(
-        &format!("{bare_url}/api/v1/notifications"),
-        &token,
-        500,
-        concurrency,
-    )
-    .await?;
-    load(
-        &format!("{intake_url}/api/v1/notifications"),
-        &token,
-        500,
-        concurrency,
-    )
-    .await?;
-    eprintln!("measuring {requests} requests per target at concurrency {concurrency}...");
-    let bare = load(
-        &format!("{bare_url}/api/v1/notifications"),
-        &token,
-        requests,
-        concurrency,
-    )
-    .await?;
-    let durable = load(
-        &format!("{intake_url}/api/v1/notifications"),
-        &token,
-        requests,
-        concurrency,
-    )
-    .await?;
+    let warm_up = 500;
+    for url in [&bare_url, &intake_url] {
+        load(&format!("{url}/api/v1/notifications"), &token, warm_up, 32).await?;
+    }
+    let mut rows = Vec::new();
+    for &level in levels {
+        eprintln!("measuring {requests} requests per target at concurrency {level}...");
+        let bare = load(
+            &format!("{bare_url}/api/v1/notifications"),
+            &token,
+            requests,
+            level,
+        )
+        .await?;
+        let durable = load(
+            &format!("{intake_url}/api/v1/notifications"),
+            &token,
+            requests,
+            level,
+        )
+        .await?;
+        if durable.accepted != requests {
+            anyhow::bail!(
+                "only {} of {requests} durable requests were accepted at concurrency {level}",
+                durable.accepted
+            );
+        }
+        rows.push((level, bare, durable));
+    }
 
     let rate = |m: &Measured| m.accepted as f64 / m.seconds;
     println!(
-        "{:<28} {:>12} {:>10} {:>10} {:>9}",
-        "target", "accepted/s", "p50 ms", "p99 ms", "accepted"
+        "{:<12} {:<24} {:>12} {:>10} {:>10}",
+        "concurrency", "target", "accepted/s", "p50 ms", "p99 ms"
     );
-    for (name, m) in [
-        ("bare axum handler", &bare),
-        ("ods intake (durable)", &durable),
-    ] {
+    for (level, bare, durable) in &rows {
+        for (name, m) in [
+            ("bare axum handler", bare),
+            ("ods intake (durable)", durable),
+        ] {
+            println!(
+                "{:<12} {:<24} {:>12.0} {:>10.2} {:>10.2}",
+                level,
+                name,
+                rate(m),
+                m.p50_ms,
+                m.p99_ms
+            );
+        }
         println!(
-            "{:<28} {:>12.0} {:>10.2} {:>10.2} {:>9}",
-            name,
-            rate(m),
-            m.p50_ms,
-            m.p99_ms,
-            m.accepted
+            "{:<12} ratio durable/bare: {:.0}% (target >= 40%)",
+            level,
+            rate(durable) / rate(bare).max(f64::MIN_POSITIVE) * 100.0
         );
     }
-    let ratio = rate(&durable) / rate(&bare).max(f64::MIN_POSITIVE);
-    println!("ratio durable/bare: {:.0}% (target >= 40%)", ratio * 100.0);
-    println!(
-        "| {} cores | {requests} requests, concurrency {concurrency} | {:.0}/s p50 {:.2} ms p99 {:.2} ms | {:.0}/s p50 {:.2} ms p99 {:.2} ms | {:.0}% |",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        rate(&bare), bare.p50_ms, bare.p99_ms,
-        rate(&durable), durable.p50_ms, durable.p99_ms,
-        ratio * 100.0
-    );
-    if durable.accepted != requests {
-        anyhow::bail!(
-            "only {} of {requests} durable requests were accepted",
-            durable.accepted
+    println!();
+    println!("| cores | load | bare axum handler | ods intake (durable) | ratio |");
+    println!("|---|---|---|---|---|");
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    for (level, bare, durable) in &rows {
+        println!(
+            "| {cores} | {requests} requests, concurrency {level} | {:.0}/s p50 {:.2} ms p99 {:.2} ms | {:.0}/s p50 {:.2} ms p99 {:.2} ms | {:.0}% |",
+            rate(bare), bare.p50_ms, bare.p99_ms,
+            rate(durable), durable.p50_ms, durable.p99_ms,
+            rate(durable) / rate(bare).max(f64::MIN_POSITIVE) * 100.0
         );
     }
     let logged = log.end_offset(ods_intake::NOTIFICATIONS_TOPIC)? as usize;
-    if logged != requests + 500 {
-        anyhow::bail!("{logged} records in the log, expected {}", requests + 500);
+    let expected = requests * rows.len() + warm_up;
+    if logged != expected {
+        anyhow::bail!("{logged} records in the log, expected {expected}");
     }
     Ok(())
 }

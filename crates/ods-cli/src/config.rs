@@ -169,3 +169,59 @@ pub fn init_tracing(config: &Config) {
         let _ = builder.try_init();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests fail loudly by design
+    use super::*;
+
+    const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/ods.example.toml");
+
+    #[test]
+    fn the_example_configuration_loads_as_shipped_and_with_its_kafka_section_enabled() {
+        let config = Config::load(Some(Path::new(EXAMPLE)), None).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:8080");
+        assert!(config.kafka.brokers.is_empty());
+
+        let enabled: String = std::fs::read_to_string(EXAMPLE)
+            .unwrap()
+            .lines()
+            .map(|line| match line.strip_prefix("# ") {
+                Some(rest)
+                    if rest.starts_with('[')
+                        || rest.starts_with('"')
+                        || (rest.contains(" = ")
+                            && !rest.starts_with("codelists")
+                            && !rest.starts_with("pseudonym")) =>
+                {
+                    rest
+                }
+                _ => line,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ods.toml");
+        std::fs::write(&path, enabled).unwrap();
+        let config = Config::load(Some(&path), None).unwrap();
+        assert_eq!(
+            config.kafka.brokers,
+            "kafka-1.example.nl:9093,kafka-2.example.nl:9093"
+        );
+        assert_eq!(config.kafka.properties["security.protocol"], "SASL_SSL");
+        config.kafka.validate().unwrap();
+        // the CA file of the example does not exist here; let librdkafka use the system's
+        let mut kafka = config.kafka.clone();
+        kafka
+            .properties
+            .insert("ssl.ca.location".into(), "probe".into());
+        // librdkafka is built with OpenSSL and SASL/SCRAM: the settings are accepted by the
+        // producer and the follower (no connection is made here)
+        ods_kafka::producer_config(&kafka)
+            .create::<rdkafka::producer::BaseProducer>()
+            .unwrap();
+        ods_kafka::follower_config(&kafka)
+            .create::<rdkafka::consumer::BaseConsumer>()
+            .unwrap();
+    }
+}

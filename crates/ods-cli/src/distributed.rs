@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use ods_http::{HttpMetrics, RateLimiter};
 use ods_identity::TokenStore;
 use ods_intake::{EventSink, Intake, IntakeMetrics, IntakeRegistry, IntakeState};
-use ods_kafka::KafkaSink;
+use ods_kafka::{KafkaSink, RegistryFollower};
 use ods_validation::Limits;
 use prometheus::Registry;
 use tower_http::trace::TraceLayer;
@@ -23,16 +23,21 @@ use crate::config::Config;
 #[derive(Clone)]
 struct IntakeOps {
     sink: Arc<KafkaSink>,
+    follower: Arc<RegistryFollower>,
     registry: Registry,
 }
 
 /// `ods intake`: validates, pseudonymises (via the token) and publishes to Kafka; answers 202 only
 /// after the broker confirmed the write (acks=all, idempotent producer).
 ///
-/// The intake registry (owners, versions, idempotency keys) is a local SQLite file in the data
-/// directory: run one intake instance per data directory. Unlike `ods run`, it is not yet
-/// re-derived from the topic at start-up, and the processing status of a notification is not
-/// available here (`GET` shows `accepted`); both come with the Kafka processor (issue 4).
+/// The intake registry (owners, versions, history, idempotency keys) is a local SQLite file in
+/// the data directory (one per instance), derived from the topic by a [`RegistryFollower`]: a
+/// new or restored instance rebuilds it from the topic, and instances behind one load balancer
+/// see each other's notifications. Until the follower has read the topic up to where it ended
+/// at start, the notification API answers 503 with `Retry-After` and `/readyz` is not ready.
+/// Idempotency keys are per instance: a client retry must reach the same instance (sticky by
+/// token) to be recognised. The processing status of a notification is not available here
+/// (`GET` shows `accepted`); it comes with the Kafka processor and the ClickHouse store.
 pub async fn run_intake(config: Config, create_topic: Option<i32>) -> Result<()> {
     if config.kafka.brokers.is_empty() {
         anyhow::bail!("ods intake needs Kafka brokers: --kafka-brokers host:port (or ODS_KAFKA_BROKERS, or [kafka] brokers in the config file)");
@@ -54,6 +59,10 @@ pub async fn run_intake(config: Config, create_topic: Option<i32>) -> Result<()>
         .context("creating the notifications topic")?;
     }
     let sink = Arc::new(KafkaSink::new(&config.kafka).context("connecting to Kafka")?);
+    let follower = Arc::new(
+        RegistryFollower::start(&config.kafka, registry.clone())
+            .context("starting the registry follower")?,
+    );
     let metrics = Registry::new();
     let http = HttpMetrics::register(&metrics, "ods_intake")?;
     let intake = Arc::new(Intake::new(
@@ -62,7 +71,7 @@ pub async fn run_intake(config: Config, create_topic: Option<i32>) -> Result<()>
         sink.clone(),
         registry,
         IntakeMetrics::register(&metrics)?,
-    ));
+    )?);
     let limiter = Arc::new(RateLimiter::new(
         config.rate_limit_per_minute,
         config.rate_limit_burst,
@@ -75,6 +84,7 @@ pub async fn run_intake(config: Config, create_topic: Option<i32>) -> Result<()>
                 limiter,
                 status: None,
             })
+            .route_layer(from_fn_with_state(follower.clone(), until_caught_up))
             .route_layer(from_fn_with_state(http, HttpMetrics::track)),
         )
         .merge(
@@ -85,6 +95,7 @@ pub async fn run_intake(config: Config, create_topic: Option<i32>) -> Result<()>
                 .route("/api/v1/openapi.json", get(openapi))
                 .with_state(IntakeOps {
                     sink,
+                    follower,
                     registry: metrics,
                 }),
         )
@@ -106,11 +117,34 @@ pub async fn run_intake(config: Config, create_topic: Option<i32>) -> Result<()>
     Ok(())
 }
 
+/// Answers 503 + `Retry-After` while the registry is still reading the topic, so no doctor gets a
+/// 404 for a notification the registry has not read yet.
+async fn until_caught_up(
+    State(follower): State<Arc<RegistryFollower>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if follower.is_caught_up() {
+        return next.run(request).await;
+    }
+    let behind = follower.records_behind();
+    let detail = if behind < 0 {
+        "intake is starting: the notifications topic cannot be read yet".to_string()
+    } else {
+        format!("intake is starting: {behind} record(s) of the notifications topic still to read")
+    };
+    ods_http::Problem::unavailable(detail, 2).into_response()
+}
+
 async fn readyz(State(ops): State<IntakeOps>) -> Response {
-    let ready = ops.sink.is_ready();
+    let broker = ops.sink.is_ready();
+    let registry = ops.follower.is_caught_up();
+    let ready = broker && registry;
     let body = serde_json::json!({
         "ready": ready,
-        "broker": ready,
+        "broker": broker,
+        "registry_caught_up": registry,
+        "registry_records_behind": ops.follower.records_behind(),
         "topic": ops.sink.topic(),
         "in_flight": ops.sink.in_flight(),
     });

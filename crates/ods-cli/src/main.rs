@@ -114,12 +114,13 @@ enum BenchCommand {
     /// Accepted notifications/s and latency of the durable intake path (validation, Avro, fsync'd
     /// log) next to a bare axum handler under the same load.
     Intake {
-        /// Requests per target.
+        /// Requests per target and load level.
         #[arg(long, default_value_t = 20_000)]
         requests: usize,
-        /// Requests in flight at once.
-        #[arg(long, default_value_t = 32)]
-        concurrency: usize,
+        /// Load levels: requests in flight at once, comma-separated; each level measures both
+        /// targets.
+        #[arg(long, value_delimiter = ',', default_values_t = [32, 128, 512])]
+        concurrency: Vec<usize>,
     },
 }
 
@@ -202,7 +203,7 @@ fn main() -> Result<()> {
                 },
         } => {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            runtime.block_on(bench::intake(requests, concurrency))
+            runtime.block_on(bench::intake(requests, &concurrency))
         }
         Command::Rules => {
             for rule in ods_validation::Rule::ALL {

@@ -126,10 +126,26 @@ pub enum TokenError {
 
 /// Bearer tokens stored as SHA-256 hashes in SQLite (WAL mode, safe for concurrent CLI and
 /// server processes).
+///
+/// Authentication keeps the tokens it has resolved in memory, valid as long as SQLite's
+/// `data_version` of the database does not change: any commit by another connection (an
+/// `ods tokens revoke` in another process) or by this store empties the cache, so a revocation
+/// takes effect on the next request while the common case costs no query.
 pub struct TokenStore {
     path: String,
     conn: Mutex<Connection>,
+    cache: Mutex<TokenCache>,
 }
+
+/// Resolved tokens by hash, valid for one `data_version` of the database.
+#[derive(Default)]
+struct TokenCache {
+    data_version: i64,
+    entries: std::collections::HashMap<Vec<u8>, (String, Principal)>,
+}
+
+/// The most resolved tokens kept in memory; the cache starts over when full.
+const TOKEN_CACHE_MAX: usize = 10_000;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tokens (
@@ -167,7 +183,16 @@ impl TokenStore {
         Ok(TokenStore {
             path: name,
             conn: Mutex::new(conn),
+            cache: Mutex::new(TokenCache::default()),
         })
+    }
+
+    fn forget_cached(&self) {
+        let mut cache = match self.cache.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        cache.entries.clear();
     }
 
     fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, TokenError> {
@@ -220,6 +245,7 @@ impl TokenStore {
                 ],
             )
         })?;
+        self.forget_cached();
         Ok(token)
     }
 
@@ -238,12 +264,30 @@ impl TokenStore {
         if token.len() > 128 {
             return Ok(None);
         }
-        let row = self.with(|c| {
-            c.query_row(
-                "SELECT id, role, reporter_pseudonym, service, sectors FROM tokens
-                 WHERE hash = ?1 AND revoked_at IS NULL",
-                params![hash(token)],
-                |r| {
+        let digest = hash(token);
+        let (data_version, row) = self.with(|c| {
+            let data_version: i64 = c
+                .prepare_cached("PRAGMA data_version")?
+                .query_row([], |r| r.get(0))?;
+            {
+                let mut cache = match self.cache.lock() {
+                    Ok(guard) => guard,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+                if cache.data_version != data_version {
+                    cache.entries.clear();
+                    cache.data_version = data_version;
+                }
+                if let Some(found) = cache.entries.get(&digest) {
+                    return Ok((data_version, Err(found.clone())));
+                }
+            }
+            let row = c
+                .prepare_cached(
+                    "SELECT id, role, reporter_pseudonym, service, sectors FROM tokens
+                     WHERE hash = ?1 AND revoked_at IS NULL",
+                )?
+                .query_row(params![digest], |r| {
                     Ok((
                         r.get::<_, String>(0)?,
                         r.get::<_, String>(1)?,
@@ -251,10 +295,14 @@ impl TokenStore {
                         r.get::<_, Option<String>>(3)?,
                         r.get::<_, Option<String>>(4)?,
                     ))
-                },
-            )
-            .optional()
+                })
+                .optional()?;
+            Ok((data_version, Ok(row)))
         })?;
+        let row = match row {
+            Err(cached) => return Ok(Some(cached)),
+            Ok(row) => row,
+        };
         let Some((id, role, pseudonym, service, sectors)) = row else {
             return Ok(None);
         };
@@ -285,6 +333,19 @@ impl TokenStore {
             },
             Role::Admin => Principal::Admin,
         };
+        let mut cache = match self.cache.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        // A commit elsewhere since the lookup makes this answer stale: keep it out of the cache.
+        if cache.data_version == data_version {
+            if cache.entries.len() >= TOKEN_CACHE_MAX {
+                cache.entries.clear();
+            }
+            cache
+                .entries
+                .insert(digest, (id.clone(), principal.clone()));
+        }
         Ok(Some((id, principal)))
     }
 
@@ -348,6 +409,7 @@ impl TokenStore {
                 params![id, Utc::now().to_rfc3339()],
             )
         })?;
+        self.forget_cached();
         if changed == 0 {
             return Err(TokenError::NotFound(id));
         }
@@ -390,6 +452,31 @@ mod tests {
         let bytes = std::fs::read(&path).unwrap();
         let secret = token.rsplit('_').next().unwrap();
         assert!(!String::from_utf8_lossy(&bytes).contains(secret));
+    }
+
+    #[test]
+    fn a_cached_token_stops_working_at_once_when_revoked_here_or_elsewhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.sqlite");
+        let store = TokenStore::open(&path).unwrap();
+        let here = store.create(&reporter(), "here").unwrap();
+        let elsewhere = store.create(&Principal::Analyst, "elsewhere").unwrap();
+        for _ in 0..3 {
+            assert!(store.authenticate(&here).unwrap().is_some());
+            assert!(store.authenticate(&elsewhere).unwrap().is_some());
+        }
+        store.revoke(&here).unwrap();
+        assert_eq!(store.authenticate(&here).unwrap(), None);
+        assert!(store.authenticate(&elsewhere).unwrap().is_some());
+        // another process (the CLI) revokes while this store holds the token in memory
+        TokenStore::open(&path).unwrap().revoke(&elsewhere).unwrap();
+        assert_eq!(store.authenticate(&elsewhere).unwrap(), None);
+        // a token created elsewhere works here at once
+        let new = TokenStore::open(&path)
+            .unwrap()
+            .create(&Principal::Admin, "new")
+            .unwrap();
+        assert_eq!(store.authenticate(&new).unwrap(), Some(Principal::Admin));
     }
 
     #[test]

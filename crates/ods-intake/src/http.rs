@@ -15,11 +15,11 @@ use ods_identity::{Principal, Role, TokenStore};
 use ods_model::{Event, Period, WithdrawalReason};
 use serde_json::{json, Value};
 
+#[allow(unused_imports)]
+use crate::openapi::{errors, NotificationBody, WithdrawalBody, ZeroReportBody};
 use crate::openapi::{
     CodeListHits, NotificationDetail, NotificationPage, NotificationSummary, ZeroReportAccepted,
 };
-#[allow(unused_imports)]
-use crate::openapi::{NotificationBody, WithdrawalBody, ZeroReportBody};
 use crate::registry::RegistryEntry;
 use crate::service::{Accepted, Actor, Intake, IntakeError, PublishError};
 
@@ -196,14 +196,9 @@ fn intake_problem(error: IntakeError) -> Problem {
     params(("Idempotency-Key" = Option<String>, Header, description = "retrying with the same key returns the first answer and creates nothing new")),
     responses(
         (status = 202, description = "durably accepted; validation by the processor follows", body = Accepted),
-        (status = 400, description = "malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "no or unknown token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "the token's role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "the body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "wrong Content-Type", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "rule violations, all listed", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "rate limit; see Retry-After", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "nothing stored; retry after Retry-After", body = Problem, content_type = "application/problem+json")
+        errors::MalformedRequest,
+        errors::BodyErrors,
+        errors::AccessErrors
     )
 )]
 pub(crate) async fn file_notification(
@@ -231,10 +226,8 @@ pub(crate) async fn file_notification(
     ),
     responses(
         (status = 200, description = "one NDJSON result per input line, in order: {line, status: 202, id} or {line, status: 422, violations} (400/413/503 per line likewise); accepted lines stand whatever happens to others", body = String, content_type = "application/x-ndjson"),
-        (status = 401, description = "no or unknown token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "the token's role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "wrong Content-Type", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "rate limit; see Retry-After", body = Problem, content_type = "application/problem+json")
+        errors::WrongBatchType,
+        errors::AccessErrors
     )
 )]
 pub(crate) async fn file_batch(
@@ -346,16 +339,11 @@ fn with_etag(status: StatusCode, version: u32, body: Value) -> Response {
     ),
     responses(
         (status = 202, description = "new version durably accepted (ETag: the new version)", body = Accepted),
-        (status = 400, description = "malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "no or unknown token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "the token's role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "no such notification of yours", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "the notification was withdrawn", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match names another version", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "wrong Content-Type", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "rule violations, all listed", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "rate limit; see Retry-After", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "nothing stored; retry after Retry-After", body = Problem, content_type = "application/problem+json")
+        errors::MalformedRequest,
+        errors::NotYours,
+        errors::ChangeErrors,
+        errors::BodyErrors,
+        errors::AccessErrors
     )
 )]
 pub(crate) async fn amend_notification(
@@ -390,16 +378,11 @@ pub(crate) async fn amend_notification(
     ),
     responses(
         (status = 202, description = "withdrawal durably accepted", body = Accepted),
-        (status = 400, description = "malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "no or unknown token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "the token's role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "no such notification of yours", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "the notification was withdrawn", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match names another version", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "wrong Content-Type", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "rule violations, all listed", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "rate limit; see Retry-After", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "nothing stored; retry after Retry-After", body = Problem, content_type = "application/problem+json")
+        errors::MalformedRequest,
+        errors::NotYours,
+        errors::ChangeErrors,
+        errors::BodyErrors,
+        errors::AccessErrors
     )
 )]
 pub(crate) async fn withdraw_notification(
@@ -465,11 +448,8 @@ fn processing_status(state: &IntakeState, entry: &RegistryEntry) -> (String, Opt
     params(("id" = String, Path, description = "notification id")),
     responses(
         (status = 200, description = "current version, history and processing status (ETag: the version)", body = NotificationDetail),
-        (status = 401, description = "no or unknown token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "the token's role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "no such notification of yours", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "rate limit; see Retry-After", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "nothing stored; retry after Retry-After", body = Problem, content_type = "application/problem+json")
+        errors::NotYours,
+        errors::AccessErrors
     )
 )]
 pub(crate) async fn get_notification(
@@ -549,11 +529,8 @@ fn month_bound(field: &str, value: Option<&str>, end: bool) -> Result<i64, Probl
     ),
     responses(
         (status = 200, description = "your notifications, newest first", body = NotificationPage),
-        (status = 400, description = "malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "no or unknown token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "the token's role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "rate limit; see Retry-After", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "nothing stored; retry after Retry-After", body = Problem, content_type = "application/problem+json")
+        errors::MalformedRequest,
+        errors::AccessErrors
     )
 )]
 pub(crate) async fn list_notifications(
@@ -653,10 +630,9 @@ pub(crate) struct SearchParams {
     ),
     responses(
         (status = 200, description = "hits, best first", body = CodeListHits),
-        (status = 400, description = "malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "no or unknown token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "no such notification of yours", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "rate limit; see Retry-After", body = Problem, content_type = "application/problem+json")
+        errors::MalformedRequest,
+        errors::NoSuchList,
+        errors::AccessErrors
     )
 )]
 pub(crate) async fn search_codelist(
@@ -715,14 +691,9 @@ pub(crate) async fn search_codelist(
     request_body(content = ZeroReportBody, content_type = "application/json"),
     responses(
         (status = 202, description = "durably accepted", body = ZeroReportAccepted),
-        (status = 400, description = "malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "no or unknown token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "the token's role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "the body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "wrong Content-Type", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "rule violations, all listed", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "rate limit; see Retry-After", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "nothing stored; retry after Retry-After", body = Problem, content_type = "application/problem+json")
+        errors::MalformedRequest,
+        errors::BodyErrors,
+        errors::AccessErrors
     )
 )]
 pub(crate) async fn file_zero_report(

@@ -16,7 +16,9 @@ mod registry;
 mod service;
 
 pub use http::{router, IntakeState, ProcessingStatus, StatusSource};
-pub use registry::{IdempotentRecord, IntakeRegistry, RegistryEntry, RegistryError, VersionEntry};
+pub use registry::{
+    IdempotentRecord, IntakeRegistry, RegistryEntry, RegistryError, RegistryWriter, VersionEntry,
+};
 pub use service::{
     Accepted, Actor, EmbeddedSink, EventSink, Intake, IntakeError, IntakeMetrics, PublishError,
     NOTIFICATIONS_TOPIC,

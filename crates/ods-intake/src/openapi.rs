@@ -204,3 +204,125 @@ mod tests {
         assert_eq!(documented, validated);
     }
 }
+
+/// The error answers of the API, one type per status with its description, listed in each
+/// route's `responses(...)` (documentation only: handlers answer with [`Problem`]).
+#[allow(dead_code)]
+pub mod errors {
+    use ods_http::Problem;
+    use utoipa::IntoResponses;
+
+    /// 400.
+    #[derive(IntoResponses)]
+    #[response(
+        status = 400,
+        description = "malformed request",
+        content_type = "application/problem+json"
+    )]
+    pub struct MalformedRequest(Problem);
+
+    /// 401, 403, 429 and 503: what any authenticated route may answer.
+    #[derive(IntoResponses)]
+    pub enum AccessErrors {
+        /// 401.
+        #[response(
+            status = 401,
+            description = "no or unknown token",
+            content_type = "application/problem+json"
+        )]
+        Unauthenticated(Problem),
+        /// 403.
+        #[response(
+            status = 403,
+            description = "the token's role may not do this",
+            content_type = "application/problem+json"
+        )]
+        Forbidden(Problem),
+        /// 429.
+        #[response(
+            status = 429,
+            description = "rate limit; see Retry-After",
+            content_type = "application/problem+json"
+        )]
+        RateLimited(Problem),
+        /// 503.
+        #[response(
+            status = 503,
+            description = "unavailable (log or broker not confirming, token store down, or the registry still reading the topic); nothing stored; retry after Retry-After",
+            content_type = "application/problem+json"
+        )]
+        Unavailable(Problem),
+    }
+
+    /// 413, 415 and 422: what a route with a JSON body may answer.
+    #[derive(IntoResponses)]
+    pub enum BodyErrors {
+        /// 413.
+        #[response(
+            status = 413,
+            description = "the body is too large",
+            content_type = "application/problem+json"
+        )]
+        TooLarge(Problem),
+        /// 415.
+        #[response(
+            status = 415,
+            description = "wrong Content-Type",
+            content_type = "application/problem+json"
+        )]
+        WrongContentType(Problem),
+        /// 422.
+        #[response(
+            status = 422,
+            description = "rule violations, all listed (field, value, rule, message)",
+            content_type = "application/problem+json"
+        )]
+        RuleViolations(Problem),
+    }
+
+    /// 404.
+    #[derive(IntoResponses)]
+    #[response(
+        status = 404,
+        description = "no such notification of yours",
+        content_type = "application/problem+json"
+    )]
+    pub struct NotYours(Problem);
+
+    /// 404 of the code lists.
+    #[derive(IntoResponses)]
+    #[response(
+        status = 404,
+        description = "no such code list",
+        content_type = "application/problem+json"
+    )]
+    pub struct NoSuchList(Problem);
+
+    /// 409 and 412: what a change of an existing notification may answer.
+    #[derive(IntoResponses)]
+    pub enum ChangeErrors {
+        /// 409.
+        #[response(
+            status = 409,
+            description = "the notification was withdrawn",
+            content_type = "application/problem+json"
+        )]
+        Withdrawn(Problem),
+        /// 412.
+        #[response(
+            status = 412,
+            description = "If-Match names another version",
+            content_type = "application/problem+json"
+        )]
+        VersionMismatch(Problem),
+    }
+
+    /// 415 of the batch upload.
+    #[derive(IntoResponses)]
+    #[response(
+        status = 415,
+        description = "wrong Content-Type: use application/x-ndjson or text/csv",
+        content_type = "application/problem+json"
+    )]
+    pub struct WrongBatchType(Problem);
+}

@@ -171,42 +171,61 @@ impl IntakeRegistry {
         })
     }
 
-    /// Re-applies the log from the registry's checkpoint to its end (at start-up).
+    /// The next offset to read from `source` (a log topic or one Kafka partition); 0 when
+    /// nothing was read from it yet.
+    pub fn position(&self, source: &str) -> Result<i64, RegistryError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT next_offset FROM checkpoint WHERE source = ?1",
+                [source],
+                |r| r.get(0),
+            )
+            .optional()
+            .map(|o| o.unwrap_or(0))
+        })
+    }
+
+    /// Applies `events` read from `source` and moves its position to `next_offset`, in one
+    /// transaction (idempotent: versions only move up, so re-reading a range changes nothing).
+    pub fn apply_from(
+        &self,
+        source: &str,
+        next_offset: i64,
+        events: &[Event],
+    ) -> Result<(), RegistryError> {
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            for event in events {
+                apply_one(&tx, event)?;
+            }
+            tx.execute(
+                "INSERT INTO checkpoint (source, next_offset) VALUES (?1, ?2)
+                 ON CONFLICT (source) DO UPDATE SET next_offset = MAX(next_offset, excluded.next_offset)",
+                params![source, next_offset],
+            )?;
+            tx.commit()
+        })
+    }
+
+    /// Re-applies the embedded log from the registry's checkpoint to its end (at start-up).
     pub fn catch_up(&self, log: &EmbeddedLog) -> Result<usize, RegistryError> {
         let mut applied = 0;
         loop {
-            let from: i64 = self.with(|c| {
-                c.query_row(
-                    "SELECT next_offset FROM checkpoint WHERE source = ?1",
-                    [NOTIFICATIONS_TOPIC],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map(|o| o.unwrap_or(0))
-            })?;
+            let from = self.position(NOTIFICATIONS_TOPIC)?;
             let records = log
                 .read_from(NOTIFICATIONS_TOPIC, from, 5000)
                 .map_err(|e| RegistryError::Log(e.to_string()))?;
             let Some(last) = records.last().map(|r| r.offset) else {
                 return Ok(applied);
             };
+            // Undecodable records are the processor's to set aside (dead letters); the registry
+            // only needs the events it can read.
             let events: Vec<Event> = records
                 .iter()
                 .filter_map(|r| ods_wire::decode_event(&r.payload).ok())
                 .collect();
             applied += records.len();
-            self.with(|conn| {
-                let tx = conn.transaction()?;
-                for event in &events {
-                    apply_one(&tx, event)?;
-                }
-                tx.execute(
-                    "INSERT INTO checkpoint (source, next_offset) VALUES (?1, ?2)
-                     ON CONFLICT (source) DO UPDATE SET next_offset = excluded.next_offset",
-                    params![NOTIFICATIONS_TOPIC, last + 1],
-                )?;
-                tx.commit()
-            })?;
+            self.apply_from(NOTIFICATIONS_TOPIC, last + 1, &events)?;
         }
     }
 
@@ -355,20 +374,91 @@ impl IntakeRegistry {
     }
 }
 
+/// The most confirmed publishes one registry transaction applies together.
+const GROUP_APPLY_MAX: usize = 512;
+
+type GroupRequest = (
+    Vec<Event>,
+    tokio::sync::oneshot::Sender<Result<(), RegistryError>>,
+);
+
+/// Applies confirmed events to the registry on one dedicated thread, many publishes per
+/// transaction (group apply), so concurrent requests do not queue for one SQLite transaction
+/// each. Every caller still waits for its own events to be applied, so a doctor who reads right
+/// after a 202 sees the notification.
+pub struct RegistryWriter {
+    requests: std::sync::mpsc::Sender<GroupRequest>,
+}
+
+impl RegistryWriter {
+    /// Starts the writer thread over `registry`; it stops when the writer is dropped.
+    pub fn start(registry: std::sync::Arc<IntakeRegistry>) -> Result<Self, RegistryError> {
+        let (requests, queue) = std::sync::mpsc::channel::<GroupRequest>();
+        std::thread::Builder::new()
+            .name("ods-intake-registry".into())
+            .spawn(move || {
+                while let Ok(first) = queue.recv() {
+                    let mut group = vec![first];
+                    while group.len() < GROUP_APPLY_MAX {
+                        match queue.try_recv() {
+                            Ok(next) => group.push(next),
+                            Err(_) => break,
+                        }
+                    }
+                    let result = registry.with(|conn| {
+                        let tx = conn.transaction()?;
+                        for (events, _) in &group {
+                            for event in events {
+                                apply_one(&tx, event)?;
+                            }
+                        }
+                        tx.commit()
+                    });
+                    match result {
+                        Ok(()) => {
+                            for (_, reply) in group {
+                                let _ = reply.send(Ok(()));
+                            }
+                        }
+                        // One bad group must not fail the others: apply each on its own.
+                        Err(_) => {
+                            for (events, reply) in group {
+                                let _ = reply.send(registry.apply(&events));
+                            }
+                        }
+                    }
+                }
+            })
+            .map_err(|e| RegistryError::Internal(format!("starting the registry writer: {e}")))?;
+        Ok(RegistryWriter { requests })
+    }
+
+    /// Applies `events` (idempotent) together with whatever else is waiting; resolves when they
+    /// are in the registry.
+    pub async fn apply(&self, events: Vec<Event>) -> Result<(), RegistryError> {
+        let (reply, done) = tokio::sync::oneshot::channel();
+        self.requests
+            .send((events, reply))
+            .map_err(|_| RegistryError::Internal("the registry writer stopped".into()))?;
+        done.await
+            .map_err(|_| RegistryError::Internal("the registry writer stopped".into()))?
+    }
+}
+
 fn apply_one(tx: &rusqlite::Transaction<'_>, event: &Event) -> rusqlite::Result<()> {
     let content = |n: &ods_model::Notification| serde_json::to_string(n).ok();
     match event {
         Event::Filed(e) => {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT OR IGNORE INTO notifications (id, reporter, notified_at, version, content)
                  VALUES (?1, ?2, ?3, 1, ?4)",
-                params![
-                    e.notification_id.to_string(),
-                    e.reporter.as_str(),
-                    millis(e.notified_at),
-                    content(&e.notification)
-                ],
-            )?;
+            )?
+            .execute(params![
+                e.notification_id.to_string(),
+                e.reporter.as_str(),
+                millis(e.notified_at),
+                content(&e.notification)
+            ])?;
             history(
                 tx,
                 &e.notification_id.to_string(),
@@ -379,23 +469,25 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, event: &Event) -> rusqlite::Result<
         }
         Event::Amended(e) => {
             let id = e.notification_id.to_string();
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT OR IGNORE INTO notifications (id, reporter, notified_at, version, content)
                  VALUES (?1, ?2, ?3, 0, NULL)",
-                params![id, e.reporter.as_str(), millis(e.notified_at)],
-            )?;
-            tx.execute(
+            )?
+            .execute(params![id, e.reporter.as_str(), millis(e.notified_at)])?;
+            tx.prepare_cached(
                 "UPDATE notifications SET version = ?2, content = ?3 WHERE id = ?1 AND version < ?2 AND withdrawn = 0",
+            )?
+            .execute(
                 params![id, e.version, content(&e.notification)],
             )?;
             history(tx, &id, e.version, "amended", e.amended_at)?;
         }
         Event::Withdrawn(e) => {
             let id = e.notification_id.to_string();
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE notifications SET version = MAX(version, ?2), withdrawn = 1 WHERE id = ?1",
-                params![id, e.version],
-            )?;
+            )?
+            .execute(params![id, e.version])?;
             history(tx, &id, e.version, "withdrawn", e.withdrawn_at)?;
         }
         Event::ZeroReport(_) => {}
@@ -410,9 +502,9 @@ fn history(
     kind: &str,
     at: DateTime<Utc>,
 ) -> rusqlite::Result<()> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT OR IGNORE INTO versions (id, version, kind, at) VALUES (?1, ?2, ?3, ?4)",
-        params![id, version, kind, millis(at)],
-    )
+    )?
+    .execute(params![id, version, kind, millis(at)])
     .map(|_| ())
 }

@@ -17,7 +17,9 @@ use sha2::{Digest, Sha256};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::registry::{IdempotentRecord, IntakeRegistry, RegistryEntry, RegistryError};
+use crate::registry::{
+    IdempotentRecord, IntakeRegistry, RegistryEntry, RegistryError, RegistryWriter,
+};
 
 /// The topic of doctors' events.
 pub const NOTIFICATIONS_TOPIC: &str = "ods.notifications.v1";
@@ -207,6 +209,8 @@ pub struct Intake {
     limits: Limits,
     sink: Arc<dyn EventSink>,
     registry: Arc<IntakeRegistry>,
+    /// Applies confirmed events to the registry, many publishes per transaction.
+    registry_writer: RegistryWriter,
     metrics: IntakeMetrics,
     /// Serialises amendments and withdrawals, so a version check and its publish are atomic.
     changes: tokio::sync::Mutex<()>,
@@ -217,22 +221,24 @@ fn request_hash(body: &serde_json::Value) -> String {
 }
 
 impl Intake {
-    /// An intake over `sink`, keeping `registry` up to date.
+    /// An intake over `sink`, keeping `registry` up to date (on a writer thread of its own, which
+    /// stops when the intake is dropped).
     pub fn new(
         lists: Arc<CodeLists>,
         limits: Limits,
         sink: Arc<dyn EventSink>,
         registry: Arc<IntakeRegistry>,
         metrics: IntakeMetrics,
-    ) -> Self {
-        Intake {
+    ) -> Result<Self, RegistryError> {
+        Ok(Intake {
             lists,
             limits,
             sink,
+            registry_writer: RegistryWriter::start(registry.clone())?,
             registry,
             metrics,
             changes: tokio::sync::Mutex::new(()),
-        }
+        })
     }
 
     /// The registry.
@@ -319,7 +325,7 @@ impl Intake {
             }
             // The write is durable; a failed registry update is repaired by the catch-up from
             // the log at the next start, so it does not fail the request.
-            if let Err(e) = self.registry_call(move |r| r.apply(&events)).await {
+            if let Err(e) = self.registry_writer.apply(events).await {
                 tracing::error!(error = %e, "registry update failed after a confirmed publish");
             }
         }

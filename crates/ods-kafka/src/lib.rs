@@ -6,6 +6,7 @@
 //! (`ods.notifications.v1` by default) keyed by [`ods_model::Event::key`], so all versions of a
 //! notification land in one partition, in order. [`ensure_topics`] creates the topics on brokers
 //! that do not auto-create them (`tansu`); [`KafkaConfig`] is the typed configuration.
+//! [`RegistryFollower`] keeps intake's registry derived from the topic.
 //!
 //! # Delivery argument
 //!
@@ -37,12 +38,15 @@
 //! out-queue length: records not yet confirmed plus delivery reports not yet served (so it can
 //! stay above zero for a moment after a publish resolved). Logs carry topic, partition and offset of every
 //! confirmed record at debug level. TLS and SASL settings go through
-//! [`KafkaConfig::properties`]; the librdkafka build needs rdkafka's `ssl` (and for Kerberos
-//! `gssapi`) feature for them.
+//! [`KafkaConfig::properties`] to the producer, the registry follower and the admin client;
+//! librdkafka is built with rdkafka's `ssl` feature (OpenSSL: `SSL`, `SASL_SSL`, SASL
+//! `PLAIN`/`SCRAM-SHA-256`/`SCRAM-SHA-512`). Kerberos (`GSSAPI`) would need the `gssapi` feature
+//! and is not built.
 
 mod admin;
 mod config;
 mod error;
+mod follower;
 mod sink;
 
 pub use admin::{
@@ -53,4 +57,5 @@ pub use config::{
     MANAGED_PROPERTIES,
 };
 pub use error::KafkaSinkError;
+pub use follower::{follower_config, registry_source, RegistryFollower};
 pub use sink::{producer_config, KafkaSink, DELIVERY_REPORT_GRACE};
