@@ -149,7 +149,10 @@ pub fn classify_message(message: &str) -> ErrorClass {
         };
     }
     // No server code: the crate reports "<status> <reason>" when the body was unreadable.
-    let status = message.trim_start().get(..3).and_then(|s| s.parse::<u16>().ok());
+    let status = message
+        .trim_start()
+        .get(..3)
+        .and_then(|s| s.parse::<u16>().ok());
     match status {
         Some(500..=599) => ErrorClass::Retryable,
         _ if message.to_ascii_lowercase().contains("too many parts") => ErrorClass::Retryable,

@@ -202,15 +202,13 @@ pub async fn migrate(
             continue;
         }
         for statement in m.statements(database, caps) {
-            client
-                .query(&statement)
-                .execute()
-                .await
-                .map_err(|source| ClickHouseError::Migration {
+            client.query(&statement).execute().await.map_err(|source| {
+                ClickHouseError::Migration {
                     version: m.version,
                     name: m.name.to_string(),
                     source,
-                })?;
+                }
+            })?;
         }
         client
             .query(&format!(
@@ -244,7 +242,13 @@ mod tests {
     #[test]
     fn versions_and_capabilities() {
         let old = ServerVersion::parse("18.16.1").unwrap();
-        assert_eq!(old, ServerVersion { major: 18, minor: 16 });
+        assert_eq!(
+            old,
+            ServerVersion {
+                major: 18,
+                minor: 16
+            }
+        );
         assert!(!Capabilities::of(old).low_cardinality);
         let new = ServerVersion::parse("23.8.2.7").unwrap();
         assert!(Capabilities::of(new).low_cardinality);

@@ -144,7 +144,8 @@ pub fn counts(db: &str, query: &CountQuery) -> Sql {
         sql.binds.push(Value::Str(to.clone()));
     }
     if !exprs.is_empty() {
-        sql.text.push_str(&format!(" GROUP BY {}", exprs.join(", ")));
+        sql.text
+            .push_str(&format!(" GROUP BY {}", exprs.join(", ")));
     }
     sql
 }

@@ -198,15 +198,17 @@ impl ClickHouseStore {
         let mut states = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(self.max_ids_per_query) {
             let rows: Vec<StateRow> = self
-                .fetch_all("loading notification states", sql::load_states(&self.database, chunk))
+                .fetch_all(
+                    "loading notification states",
+                    sql::load_states(&self.database, chunk),
+                )
                 .await?;
             for row in rows {
-                let state = serde_json::from_str(&row.state).map_err(|e| {
-                    ClickHouseError::Unexpected {
+                let state =
+                    serde_json::from_str(&row.state).map_err(|e| ClickHouseError::Unexpected {
                         what: format!("state of notification {}", row.notification_id),
                         reason: e.to_string(),
-                    }
-                })?;
+                    })?;
                 states.insert(row.notification_id, state);
             }
         }
@@ -550,9 +552,7 @@ impl AnalyticsStore for ClickHouseStore {
 
     async fn totals(&self) -> Result<Totals, StoreError> {
         let db = &self.database;
-        let counted = self
-            .scalar("counted total", sql::counted_total(db))
-            .await?;
+        let counted = self.scalar("counted total", sql::counted_total(db)).await?;
         let status: Vec<StatusTotalsRow> = self
             .fetch_all("status totals", sql::status_totals(db))
             .await?;

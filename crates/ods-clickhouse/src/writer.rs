@@ -181,7 +181,9 @@ impl Writer {
                     return Err(ClickHouseError::RowRejected {
                         table,
                         row: row
-                            .map(|i| format!("row {} of {}: {}", i + 1, rows.len(), rows[i].describe()))
+                            .map(|i| {
+                                format!("row {} of {}: {}", i + 1, rows.len(), rows[i].describe())
+                            })
                             .unwrap_or_else(|| format!("one of {} rows", rows.len())),
                         reason: error.to_string(),
                     });

@@ -12,8 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use ods_clickhouse::{
-    ClickHouseConfig, ClickHouseError, ClickHouseStore, CrashPoint, RetryPolicy, Writer,
-    MIGRATIONS,
+    ClickHouseConfig, ClickHouseError, ClickHouseStore, CrashPoint, RetryPolicy, Writer, MIGRATIONS,
 };
 use ods_codelists::reference::ReferenceData;
 use ods_codelists::CodeLists;
@@ -41,7 +40,9 @@ fn service_url() -> Option<String> {
                 std::env::var("ODS_SERVICE_TESTS").as_deref() != Ok("1"),
                 "ODS_CLICKHOUSE_URL is required when ODS_SERVICE_TESTS=1 (tests/services/clickhouse.sh start)"
             );
-            eprintln!("SKIPPED: ODS_CLICKHOUSE_URL not set; run tests/services/clickhouse.sh start");
+            eprintln!(
+                "SKIPPED: ODS_CLICKHOUSE_URL not set; run tests/services/clickhouse.sh start"
+            );
             None
         }
     }
@@ -80,14 +81,25 @@ fn demo_log() -> &'static DemoLog {
             ..GeneratorConfig::default()
         };
         let demo = ods_generator::generate(&cfg, &lists, &reference).unwrap();
-        let mut filed: HashMap<String, (NotificationId, ReporterPseudonym, u32, chrono::DateTime<chrono::Utc>)> =
-            HashMap::new();
+        let mut filed: HashMap<
+            String,
+            (
+                NotificationId,
+                ReporterPseudonym,
+                u32,
+                chrono::DateTime<chrono::Utc>,
+            ),
+        > = HashMap::new();
         let mut events = Vec::new();
         let mut ids = Vec::new();
         for (i, record) in demo.iter().enumerate() {
             let event = match record {
                 DemoRecord::Notification {
-                    reference, big, at, body, ..
+                    reference,
+                    big,
+                    at,
+                    body,
+                    ..
                 } => {
                     let Ok(mut n) =
                         validate_notification(body, &lists, at.date_naive(), &Limits::default())
@@ -109,7 +121,10 @@ fn demo_log() -> &'static DemoLog {
                     })
                 }
                 DemoRecord::Amendment {
-                    reference, at, body, ..
+                    reference,
+                    at,
+                    body,
+                    ..
                 } => {
                     let Some(f) = filed.get_mut(reference) else {
                         continue;
@@ -131,7 +146,10 @@ fn demo_log() -> &'static DemoLog {
                     })
                 }
                 DemoRecord::Withdrawal {
-                    reference, at, reason, ..
+                    reference,
+                    at,
+                    reason,
+                    ..
                 } => {
                     let Some(f) = filed.get_mut(reference) else {
                         continue;
@@ -310,13 +328,15 @@ async fn same_answers_as_the_embedded_store_on_demo_data() {
     // the data must exercise every kind of answer
     let s = &expected.summary;
     assert!(s.notifications_counted > 500, "{s:?}");
-    assert!(s.notifications_rejected > 0 && s.notifications_withdrawn > 0, "{s:?}");
-    assert!(s.zero_reports > 0 && s.dead_letters == 1 && s.reporters > 0, "{s:?}");
-    assert!(expected
-        .published
-        .iter()
-        .flatten()
-        .any(|c| c.suppressed));
+    assert!(
+        s.notifications_rejected > 0 && s.notifications_withdrawn > 0,
+        "{s:?}"
+    );
+    assert!(
+        s.zero_reports > 0 && s.dead_letters == 1 && s.reporters > 0,
+        "{s:?}"
+    );
+    assert!(expected.published.iter().flatten().any(|c| c.suppressed));
     assert!(expected
         .views
         .iter()

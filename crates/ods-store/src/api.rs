@@ -73,17 +73,13 @@ pub trait AnalyticsStore: Send + Sync {
         &self,
         query: &CountQuery,
     ) -> Result<Vec<(CellKey, i64)>, StoreError> {
-        let exact = self
-            .exact_counts(&disclosure::store_query(query))
-            .await?;
+        let exact = self.exact_counts(&disclosure::store_query(query)).await?;
         Ok(disclosure::apply_scope(query, exact))
     }
 
     /// Published counts: sector scope and suppression applied.
     async fn counts(&self, query: &CountQuery) -> Result<Vec<CountCell>, StoreError> {
-        let exact = self
-            .exact_counts(&disclosure::store_query(query))
-            .await?;
+        let exact = self.exact_counts(&disclosure::store_query(query)).await?;
         Ok(disclosure::publish(query, exact))
     }
 
