@@ -148,7 +148,12 @@ pub fn classify_message(message: &str) -> ErrorClass {
             ErrorClass::Permanent
         };
     }
-    // No server code: the crate reports "<status> <reason>" when the body was unreadable.
+    // No server code. An empty body is what proxies and load balancers send with 502/503 (the
+    // client then reports no status); ClickHouse itself always explains its errors.
+    if message.trim().is_empty() {
+        return ErrorClass::Retryable;
+    }
+    // The crate reports "<status> <reason>" when the body was unreadable.
     let status = message
         .trim_start()
         .get(..3)
@@ -186,6 +191,7 @@ mod tests {
             "Code: 209. DB::NetException: Timeout exceeded while reading from socket",
             "503 Service Unavailable",
             "502 Bad Gateway",
+            "",
         ] {
             assert_eq!(classify(&bad(m)), ErrorClass::Retryable, "{m}");
         }

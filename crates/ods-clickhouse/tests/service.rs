@@ -516,3 +516,76 @@ async fn permanent_errors_name_the_row_and_transient_ones_are_retried() {
         other => panic!("expected retries to be exhausted, got {other:?}"),
     }
 }
+
+/// A proxy in front of the server that answers the first `failures` connections with 503.
+async fn flaky_proxy(upstream: &str, failures: usize) -> String {
+    use tokio::io::AsyncWriteExt;
+    let upstream = upstream
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut served = 0usize;
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            served += 1;
+            if served <= failures {
+                let _ = inbound
+                    .write_all(
+                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    )
+                    .await;
+                let _ = inbound.shutdown().await;
+                continue;
+            }
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+#[tokio::test]
+async fn inserts_are_retried_through_5xx_until_confirmed() {
+    let Some(url) = service_url() else { return };
+    let store = clickhouse(&url, "flaky").await;
+    let proxy = flaky_proxy(&url, 2).await;
+    let registry = prometheus::Registry::new();
+    let metrics = ods_clickhouse::StoreMetrics::register(&registry).unwrap();
+    let writer = Writer::new(
+        clickhouse::Client::default().with_url(&proxy),
+        store.database(),
+        RetryPolicy {
+            initial_backoff_ms: 5,
+            max_backoff_ms: 20,
+            max_attempts: 4,
+        },
+        100,
+    )
+    .with_metrics(metrics);
+    let row = ods_clickhouse::PositionRow {
+        source: "flaky".into(),
+        source_partition: 0,
+        next_offset: 42,
+        updated_at_ms: 0,
+    };
+    writer.insert(&[row]).await.unwrap();
+    assert_eq!(store.position("flaky", 0).await.unwrap(), 42);
+    let text = prometheus::TextEncoder::new()
+        .encode_to_string(&registry.gather())
+        .unwrap();
+    assert!(
+        text.contains("ods_store_insert_retries_total{table=\"positions\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ods_store_inserts_total{outcome=\"ok\",table=\"positions\"} 1"),
+        "{text}"
+    );
+    store.drop_database().await.unwrap();
+}
