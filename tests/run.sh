@@ -16,6 +16,15 @@ if ! command -v st >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check schemathesis
 fi
 
+if ! python3 -c "import chdb" >/dev/null 2>&1; then
+  echo "installing chdb (Python) for the ClickHouse SQL check"
+  python3 -m pip install --quiet --disable-pip-version-check chdb
+fi
+# Service tests (ClickHouse) must run, not be skipped: start a local server (installs via apt).
+export ODS_SERVICE_TESTS=1
+ODS_CLICKHOUSE_URL="$(./tests/services/clickhouse.sh start)"
+export ODS_CLICKHOUSE_URL
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy (warnings are errors)"

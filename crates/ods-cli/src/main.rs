@@ -49,6 +49,8 @@ enum Command {
     Intake(IntakeArgs),
     /// Rebuild every aggregate from the log (run while the server is stopped).
     Replay,
+    /// Create or upgrade the ClickHouse schema of distributed mode (idempotent).
+    Migrate(MigrateArgs),
     /// List the validation rules with their stable ids.
     Rules,
     /// Measure a stage against a baseline in the same run (loopback only).
@@ -82,6 +84,16 @@ struct IntakeArgs {
     /// Create the notifications topic (with this many partitions) if it does not exist.
     #[arg(long, value_name = "PARTITIONS")]
     create_topic: Option<i32>,
+}
+
+#[derive(Args, Debug)]
+struct MigrateArgs {
+    /// ClickHouse HTTP URL, e.g. http://127.0.0.1:8123.
+    #[arg(long, env = "ODS_CLICKHOUSE_URL")]
+    clickhouse_url: String,
+    /// Database name.
+    #[arg(long, default_value = ods_clickhouse::DEFAULT_DATABASE)]
+    database: String,
 }
 
 #[derive(Args, Debug)]
@@ -211,12 +223,38 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        Command::Migrate(args) => {
+            config::init_tracing(&config);
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(migrate(args))
+        }
         Command::Replay => {
             config::init_tracing(&config);
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(runner::replay(&config))
         }
     }
+}
+
+async fn migrate(args: MigrateArgs) -> Result<()> {
+    let config = ods_clickhouse::ClickHouseConfig {
+        url: args.clickhouse_url.clone(),
+        database: args.database.clone(),
+        ..ods_clickhouse::ClickHouseConfig::default()
+    };
+    let store = ods_clickhouse::ClickHouseStore::connect(&config)
+        .await
+        .with_context(|| format!("connecting to ClickHouse at {}", args.clickhouse_url))?;
+    let report = store.migrate().await.context("migrating")?;
+    println!(
+        "database {}: applied {:?}, already applied {:?} (server {}.{})",
+        args.database,
+        report.applied,
+        report.already,
+        store.capabilities().version.major,
+        store.capabilities().version.minor
+    );
+    Ok(())
 }
 
 fn generate(args: GenerateArgs) -> Result<()> {

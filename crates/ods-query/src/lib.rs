@@ -19,7 +19,7 @@ use axum::{Json, Router};
 use ods_http::{Caller, Problem, RateLimiter};
 use ods_identity::{Principal, Role, TokenStore};
 use ods_model::Period;
-use ods_store::{CountCell, CountQuery, Dimension, EmbeddedStore, Summary};
+use ods_store::{AnalyticsStore, CountCell, CountQuery, Dimension, Summary};
 use serde::Serialize;
 use utoipa::OpenApi;
 
@@ -47,8 +47,8 @@ pub struct QueryApi;
 /// Shared state of the query routes.
 #[derive(Clone)]
 pub struct QueryState {
-    /// The store.
-    pub store: Arc<EmbeddedStore>,
+    /// The store (embedded or ClickHouse).
+    pub store: Arc<dyn AnalyticsStore>,
     /// Token store.
     pub tokens: Arc<TokenStore>,
     /// Per-token request limit.
@@ -95,11 +95,9 @@ pub(crate) async fn summary(State(state): State<QueryState>, caller: Caller) -> 
     if let Err(p) = caller.require(&[Role::Analyst, Role::Admin]) {
         return p.into_response();
     }
-    let store = state.store.clone();
-    match tokio::task::spawn_blocking(move || store.summary()).await {
-        Ok(Ok(summary)) => Json(summary).into_response(),
-        Ok(Err(e)) => store_problem(e).into_response(),
-        Err(_) => Problem::unavailable("query interrupted", 1).into_response(),
+    match state.store.summary().await {
+        Ok(summary) => Json(summary).into_response(),
+        Err(e) => store_problem(e).into_response(),
     }
 }
 
@@ -219,20 +217,18 @@ pub(crate) async fn counts(
         query.sector_scope = Some(sectors);
     }
     let group_by = query.group_by.clone();
-    let store = state.store.clone();
-    match tokio::task::spawn_blocking(move || store.counts(&query)).await {
-        Ok(Ok(cells)) if csv => (
+    match state.store.counts(&query).await {
+        Ok(cells) if csv => (
             [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
             to_csv(&group_by, &cells),
         )
             .into_response(),
-        Ok(Ok(cells)) => Json(CountsAnswer {
+        Ok(cells) => Json(CountsAnswer {
             group_by: group_by.iter().map(|d| d.name().to_string()).collect(),
             suppression_threshold: ods_store::SUPPRESSION_THRESHOLD,
             cells,
         })
         .into_response(),
-        Ok(Err(e)) => store_problem(e).into_response(),
-        Err(_) => Problem::unavailable("query interrupted", 1).into_response(),
+        Err(e) => store_problem(e).into_response(),
     }
 }

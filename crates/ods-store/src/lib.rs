@@ -9,15 +9,24 @@
 //! (Quickwit's design; the Kafka-mode ClickHouse sink of issue 5 gets the same property from
 //! idempotent, offset-versioned rows).
 //!
+//! ## One interface, two stores
+//! [`AnalyticsStore`] is what the processor runners and the query API need; the embedded store
+//! here and `ods_clickhouse::ClickHouseStore` (distributed mode) implement it with identical
+//! answers. Positions are kept per (source, partition).
+//!
 //! ## Disclosure control
 //! Published counts below [`SUPPRESSION_THRESHOLD`] are returned as `null` with `suppressed:
-//! true` (`shared/domain.md` §6).
+//! true` (`shared/domain.md` §6). Stores answer exact counts only; sector scope and suppression
+//! are one shared pure function ([`disclosure::publish`]), so every store publishes the same.
 
+mod api;
+pub mod disclosure;
 mod queries;
 mod store;
 
+pub use api::{AnalyticsStore, Totals};
 pub use queries::{CellKey, CountCell, CountQuery, Dimension, NotificationView, Summary};
-pub use store::{BatchStats, EmbeddedStore, StoreError};
+pub use store::{rejection_reasons_json, BatchStats, EmbeddedStore, StoreError};
 
 /// Cells with fewer notifications than this are suppressed in published answers.
 pub const SUPPRESSION_THRESHOLD: i64 = 5;

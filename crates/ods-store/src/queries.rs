@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use rusqlite::params_from_iter;
 use serde::Serialize;
 
+use crate::api::Totals;
+use crate::disclosure;
 use crate::store::{lock, EmbeddedStore, StoreError};
-use crate::SUPPRESSION_THRESHOLD;
 
 /// A dimension of the count aggregate that answers can be grouped and filtered by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -167,22 +168,42 @@ pub struct NotificationView {
     pub reasons: Option<serde_json::Value>,
 }
 
+impl Summary {
+    /// A summary from the totals and the published counts per year.
+    pub fn new(totals: Totals, by_year: Vec<CountCell>) -> Summary {
+        Summary {
+            notifications_counted: totals.notifications_counted,
+            notifications_rejected: totals.notifications_rejected,
+            notifications_withdrawn: totals.notifications_withdrawn,
+            zero_reports: totals.zero_reports,
+            reporters: totals.reporters,
+            dead_letters: totals.dead_letters,
+            by_year,
+        }
+    }
+}
+
 impl EmbeddedStore {
-    /// Counts per cell of the requested dimensions, suppressed below the threshold.
+    /// Counts per cell of the requested dimensions, within the sector scope, suppressed below
+    /// the threshold ([`crate::disclosure::publish`]).
     pub fn counts(&self, query: &CountQuery) -> Result<Vec<CountCell>, StoreError> {
-        Ok(self
-            .counts_unsuppressed(query)?
-            .into_iter()
-            .map(|(dimensions, n)| cell(dimensions, n))
-            .collect())
+        let exact = self.exact_counts(&disclosure::store_query(query))?;
+        Ok(disclosure::publish(query, exact))
     }
 
-    /// Exact counts without disclosure control: for internal computations (signals, checks)
-    /// only, never to be published as they are.
+    /// Exact counts within the sector scope, without suppression: for internal computations
+    /// (signals, checks) only, never to be published as they are.
     pub fn counts_unsuppressed(
         &self,
         query: &CountQuery,
     ) -> Result<Vec<(CellKey, i64)>, StoreError> {
+        let exact = self.exact_counts(&disclosure::store_query(query))?;
+        Ok(disclosure::apply_scope(query, exact))
+    }
+
+    /// Exact counts for the query's dimensions, filters and period; the sector scope is
+    /// ignored (disclosure control applies it, see [`crate::disclosure`]).
+    pub fn exact_counts(&self, query: &CountQuery) -> Result<Vec<(CellKey, i64)>, StoreError> {
         let mut sql = String::from("SELECT ");
         for d in &query.group_by {
             sql.push_str(d.column());
@@ -201,19 +222,6 @@ impl EmbeddedStore {
             ));
             args.extend(values.iter().cloned());
         }
-        if let Some(scope) = &query.sector_scope {
-            let marks = vec!["?"; scope.len().max(1)].join(", ");
-            sql.push_str(&format!(
-                " AND (sbi_section IN ({marks}) OR sector_code IN ({marks}))"
-            ));
-            let values: Vec<String> = if scope.is_empty() {
-                vec![String::new()]
-            } else {
-                scope.clone()
-            };
-            args.extend(values.iter().cloned());
-            args.extend(values);
-        }
         if let Some(from) = &query.from {
             sql.push_str(" AND period >= ?");
             args.push(from.clone());
@@ -226,7 +234,7 @@ impl EmbeddedStore {
             let cols: Vec<&str> = query.group_by.iter().map(|d| d.column()).collect();
             sql.push_str(&format!(" GROUP BY {0} ORDER BY {0}", cols.join(", ")));
         }
-        let conn = lock(&self.reader);
+        let conn = lock(&self.inner.reader);
         let mut stmt = conn.prepare(&sql).map_err(|e| self.db_error(e))?;
         let width = query.group_by.len();
         let rows = stmt
@@ -249,15 +257,15 @@ impl EmbeddedStore {
         Ok(cells)
     }
 
-    /// Totals of the whole pipeline.
-    pub fn summary(&self) -> Result<Summary, StoreError> {
+    /// Pipeline totals before disclosure control.
+    pub fn totals(&self) -> Result<Totals, StoreError> {
         let scalar = |sql: &str| -> Result<i64, StoreError> {
-            let conn = lock(&self.reader);
+            let conn = lock(&self.inner.reader);
             conn.query_row(sql, [], |r| r.get::<_, Option<i64>>(0))
                 .map(|v| v.unwrap_or(0))
                 .map_err(|e| self.db_error(e))
         };
-        Ok(Summary {
+        Ok(Totals {
             notifications_counted: scalar("SELECT SUM(n) FROM agg_counts")?,
             notifications_rejected: scalar(
                 "SELECT COUNT(*) FROM notifications WHERE status = 'rejected'",
@@ -270,16 +278,21 @@ impl EmbeddedStore {
                 "SELECT COUNT(DISTINCT reporter) FROM notifications WHERE status = 'validated'",
             )?,
             dead_letters: scalar("SELECT COUNT(*) FROM dead_letters")?,
-            by_year: self.counts(&CountQuery {
-                group_by: vec![Dimension::Year],
-                ..CountQuery::default()
-            })?,
         })
+    }
+
+    /// Totals of the whole pipeline, with published counts per year.
+    pub fn summary(&self) -> Result<Summary, StoreError> {
+        let by_year = self.counts(&CountQuery {
+            group_by: vec![Dimension::Year],
+            ..CountQuery::default()
+        })?;
+        Ok(Summary::new(self.totals()?, by_year))
     }
 
     /// The processing status of one notification.
     pub fn notification(&self, id: &str) -> Result<Option<NotificationView>, StoreError> {
-        let conn = lock(&self.reader);
+        let conn = lock(&self.inner.reader);
         let row = conn.query_row(
             "SELECT n.notification_id, n.version, n.status, n.reporter, r.reasons
                  FROM notifications n LEFT JOIN rejections r
@@ -303,14 +316,5 @@ impl EmbeddedStore {
             Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
             Err(e) => Err(self.db_error(e)),
         }
-    }
-}
-
-fn cell(dimensions: BTreeMap<&'static str, String>, n: i64) -> CountCell {
-    let suppressed = n > 0 && n < SUPPRESSION_THRESHOLD;
-    CountCell {
-        dimensions,
-        count: (!suppressed).then_some(n),
-        suppressed,
     }
 }

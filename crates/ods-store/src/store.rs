@@ -1,6 +1,8 @@
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use async_trait::async_trait;
 
 use chrono::Utc;
 use ods_log::LogRecord;
@@ -26,6 +28,31 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// A distributed store (ClickHouse) failed; `retryable` says whether the same call may
+    /// succeed later (network, overload) or not (bad data, schema mismatch).
+    #[error("{backend} store: {source}")]
+    Backend {
+        /// Which store.
+        backend: &'static str,
+        /// Whether retrying the same call can succeed.
+        retryable: bool,
+        /// The error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A blocking store task panicked or was cancelled.
+    #[error("store task failed: {0}")]
+    Task(String),
+}
+
+impl StoreError {
+    /// Whether retrying the same call can succeed (nothing was applied in any case).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            StoreError::Backend { retryable, .. } => *retryable,
+            StoreError::Database { .. } | StoreError::Task(_) => true,
+            StoreError::Corrupt { .. } => false,
+        }
+    }
 }
 
 /// What one applied batch did.
@@ -50,16 +77,26 @@ pub struct BatchStats {
 }
 
 /// The embedded store: one writer connection (the processor) and one reader (queries).
+/// Cloning is cheap (shared connections).
+#[derive(Clone)]
 pub struct EmbeddedStore {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
     pub(crate) path: PathBuf,
     writer: Mutex<Connection>,
     pub(crate) reader: Mutex<Connection>,
 }
 
+/// Positions per (source, partition). Data directories from before partitions kept one
+/// `checkpoints` row per source: [`MIGRATE_CHECKPOINTS`] moves them to partition 0.
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS checkpoints (
-    source TEXT PRIMARY KEY,
-    next_offset INTEGER NOT NULL
+CREATE TABLE IF NOT EXISTS positions (
+    source TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    next_offset INTEGER NOT NULL,
+    PRIMARY KEY (source, partition)
 );
 CREATE TABLE IF NOT EXISTS notifications (
     notification_id TEXT PRIMARY KEY,
@@ -107,6 +144,14 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     PRIMARY KEY (source, source_offset)
 );";
 
+/// Moves the per-source checkpoints of older data directories to partition 0 (one transaction).
+const MIGRATE_CHECKPOINTS: &str = "
+BEGIN;
+INSERT OR IGNORE INTO positions (source, partition, next_offset)
+    SELECT source, 0, next_offset FROM checkpoints;
+DROP TABLE checkpoints;
+COMMIT;";
+
 impl EmbeddedStore {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -123,32 +168,49 @@ impl EmbeddedStore {
         };
         let writer = open().map_err(db)?;
         writer.execute_batch(SCHEMA).map_err(db)?;
+        let legacy: bool = writer
+            .query_row(
+                "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'checkpoints'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        if legacy {
+            writer.execute_batch(MIGRATE_CHECKPOINTS).map_err(db)?;
+        }
         let reader = open().map_err(db)?;
         Ok(EmbeddedStore {
-            path: path.to_path_buf(),
-            writer: Mutex::new(writer),
-            reader: Mutex::new(reader),
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                writer: Mutex::new(writer),
+                reader: Mutex::new(reader),
+            }),
         })
     }
 
     pub(crate) fn db_error(&self, source: rusqlite::Error) -> StoreError {
         StoreError::Database {
-            path: self.path.display().to_string(),
+            path: self.inner.path.display().to_string(),
             source,
         }
     }
 
-    /// The next offset to process for `source` (0 when never processed).
-    pub fn checkpoint(&self, source: &str) -> Result<i64, StoreError> {
-        let conn = lock(&self.reader);
+    /// The next offset to process for (`source`, `partition`) (0 when never processed).
+    pub fn position(&self, source: &str, partition: i32) -> Result<i64, StoreError> {
+        let conn = lock(&self.inner.reader);
         conn.query_row(
-            "SELECT next_offset FROM checkpoints WHERE source = ?1",
-            params![source],
+            "SELECT next_offset FROM positions WHERE source = ?1 AND partition = ?2",
+            params![source, partition],
             |r| r.get(0),
         )
         .optional()
         .map(|o| o.unwrap_or(0))
         .map_err(|e| self.db_error(e))
+    }
+
+    /// The next offset to process for `source`, partition 0 (the embedded log has one).
+    pub fn checkpoint(&self, source: &str) -> Result<i64, StoreError> {
+        self.position(source, 0)
     }
 
     /// Decides and applies `records` (consecutive, from the stored position of `source`) in one
@@ -161,12 +223,12 @@ impl EmbeddedStore {
         processor: &Processor,
         records: &[LogRecord],
     ) -> Result<BatchStats, StoreError> {
-        let mut conn = lock(&self.writer);
+        let mut conn = lock(&self.inner.writer);
         let tx = conn.transaction().map_err(|e| self.db_error(e))?;
         let start: i64 = tx
             .query_row(
-                "SELECT next_offset FROM checkpoints WHERE source = ?1",
-                params![source],
+                "SELECT next_offset FROM positions WHERE source = ?1 AND partition = ?2",
+                params![source, partition],
                 |r| r.get(0),
             )
             .optional()
@@ -210,9 +272,9 @@ impl EmbeddedStore {
             stats.next_offset = record.offset + 1;
         }
         tx.execute(
-            "INSERT INTO checkpoints (source, next_offset) VALUES (?1, ?2)
-             ON CONFLICT (source) DO UPDATE SET next_offset = excluded.next_offset",
-            params![source, stats.next_offset],
+            "INSERT INTO positions (source, partition, next_offset) VALUES (?1, ?2, ?3)
+             ON CONFLICT (source, partition) DO UPDATE SET next_offset = excluded.next_offset",
+            params![source, partition, stats.next_offset],
         )
         .map_err(|e| self.db_error(e))?;
         tx.commit().map_err(|e| self.db_error(e))?;
@@ -222,9 +284,9 @@ impl EmbeddedStore {
     /// Deletes all derived data and positions, so the next run rebuilds everything from the log
     /// (`ods replay`).
     pub fn reset(&self) -> Result<(), StoreError> {
-        let conn = lock(&self.writer);
+        let conn = lock(&self.inner.writer);
         conn.execute_batch(
-            "BEGIN; DELETE FROM checkpoints; DELETE FROM notifications; DELETE FROM rejections;
+            "BEGIN; DELETE FROM positions; DELETE FROM notifications; DELETE FROM rejections;
              DELETE FROM agg_counts; DELETE FROM agg_exposures; DELETE FROM zero_reports;
              DELETE FROM dead_letters; COMMIT;",
         )
@@ -323,9 +385,7 @@ fn apply(
                 offset,
                 now,
             )?;
-            let reasons = serde_json::to_string(&rejection.reasons.iter().map(|r| {
-                serde_json::json!({"field": r.field, "value": r.value, "rule": r.rule, "message": r.message, "message_nl": r.message_nl})
-            }).collect::<Vec<_>>()).unwrap_or_default();
+            let reasons = rejection_reasons_json(&rejection.reasons);
             tx.execute(
                 "INSERT OR REPLACE INTO rejections (notification_id, version, reporter, reasons, source_offset, rejected_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -365,6 +425,20 @@ fn apply(
         }
     }
     Ok(())
+}
+
+/// The stored form of rejection reasons (a JSON array of `field`, `value`, `rule`, `message`,
+/// `message_nl`), the same in every store.
+pub fn rejection_reasons_json(reasons: &[ods_wire::records::RejectionReason]) -> String {
+    serde_json::to_string(
+        &reasons
+            .iter()
+            .map(|r| {
+                serde_json::json!({"field": r.field, "value": r.value, "rule": r.rule, "message": r.message, "message_nl": r.message_nl})
+            })
+            .collect::<Vec<_>>(),
+    )
+    .unwrap_or_default()
 }
 
 fn save_state(
@@ -427,4 +501,63 @@ fn add_counts(tx: &Transaction<'_>, c: &Contribution, delta: i64) -> rusqlite::R
         )?;
     }
     Ok(())
+}
+
+impl EmbeddedStore {
+    /// Runs a blocking call on tokio's blocking pool.
+    async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(EmbeddedStore) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || f(store))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+}
+
+#[async_trait]
+impl crate::AnalyticsStore for EmbeddedStore {
+    fn backend(&self) -> &'static str {
+        "embedded"
+    }
+
+    async fn apply_batch(
+        &self,
+        source: &str,
+        partition: i32,
+        processor: &Processor,
+        records: Vec<LogRecord>,
+    ) -> Result<BatchStats, StoreError> {
+        let (source, processor) = (source.to_string(), processor.clone());
+        self.blocking(move |s| s.apply_batch(&source, partition, &processor, &records))
+            .await
+    }
+
+    async fn position(&self, source: &str, partition: i32) -> Result<i64, StoreError> {
+        let source = source.to_string();
+        self.blocking(move |s| s.position(&source, partition)).await
+    }
+
+    async fn exact_counts(
+        &self,
+        query: &crate::CountQuery,
+    ) -> Result<Vec<(crate::CellKey, i64)>, StoreError> {
+        let query = query.clone();
+        self.blocking(move |s| s.exact_counts(&query)).await
+    }
+
+    async fn totals(&self) -> Result<crate::Totals, StoreError> {
+        self.blocking(|s| s.totals()).await
+    }
+
+    async fn notification(&self, id: &str) -> Result<Option<crate::NotificationView>, StoreError> {
+        let id = id.to_string();
+        self.blocking(move |s| s.notification(&id)).await
+    }
+
+    async fn reset(&self) -> Result<(), StoreError> {
+        self.blocking(|s| s.reset()).await
+    }
 }

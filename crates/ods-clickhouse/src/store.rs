@@ -1,0 +1,609 @@
+//! The ClickHouse implementation of [`AnalyticsStore`].
+
+use std::collections::{BTreeMap, HashMap};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use clickhouse::{Client, Row};
+use ods_log::LogRecord;
+use ods_processor::{Contribution, Decision, NotificationState, Processor};
+use ods_store::{
+    AnalyticsStore, BatchStats, CellKey, CountQuery, NotificationView, StoreError, Totals,
+};
+use serde::Deserialize;
+use tracing::Instrument;
+
+use crate::error::ClickHouseError;
+use crate::rows::{
+    ContributionRow, DeadLetterRow, NotificationRow, PositionRow, RejectionRow, ZeroReportRow,
+};
+use crate::schema::{check_database_name, migrate, Capabilities, MigrationReport};
+use crate::sql;
+use crate::writer::{RetryPolicy, StoreMetrics, Writer};
+
+/// Where the store connects to.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClickHouseConfig {
+    /// HTTP URL of the server, e.g. `http://127.0.0.1:8123`.
+    pub url: String,
+    /// Database (created by [`ClickHouseStore::migrate`]).
+    pub database: String,
+    /// User, when not the default.
+    pub user: Option<String>,
+    /// Password.
+    pub password: Option<String>,
+    /// Retries of inserts.
+    pub retry: RetryPolicy,
+    /// Rows per insert request.
+    pub max_rows_per_insert: usize,
+    /// Notification ids per state-loading query.
+    pub max_ids_per_query: usize,
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        ClickHouseConfig {
+            url: "http://127.0.0.1:8123".into(),
+            database: crate::DEFAULT_DATABASE.into(),
+            user: None,
+            password: None,
+            retry: RetryPolicy::default(),
+            max_rows_per_insert: 100_000,
+            max_ids_per_query: 2000,
+        }
+    }
+}
+
+/// Where a fault-injection test stops [`ClickHouseStore::apply_batch_until`], as a crash would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashPoint {
+    /// After the derived rows (contributions, rejections, zero reports, dead letters), before
+    /// the notification states.
+    BeforeStates,
+    /// After all data, before the position.
+    BeforePosition,
+}
+
+/// The analytics store on ClickHouse (distributed mode). See the crate docs for why it is
+/// idempotent by construction.
+#[derive(Clone)]
+pub struct ClickHouseStore {
+    client: Client,
+    database: String,
+    caps: Capabilities,
+    writer: Writer,
+    max_ids_per_query: usize,
+}
+
+#[derive(Row, Deserialize)]
+struct CountRow {
+    dims: Vec<String>,
+    n: u64,
+}
+
+#[derive(Row, Deserialize)]
+struct StateRow {
+    notification_id: String,
+    state: String,
+}
+
+#[derive(Row, Deserialize)]
+struct ViewRow {
+    notification_id: String,
+    version: u32,
+    status: String,
+    reporter: String,
+}
+
+#[derive(Row, Deserialize)]
+struct StatusTotalsRow {
+    rejected: u64,
+    withdrawn: u64,
+    reporters: u64,
+}
+
+/// The rows one batch writes, in write order.
+#[derive(Default)]
+struct BatchRows {
+    contributions: Vec<ContributionRow>,
+    rejections: Vec<RejectionRow>,
+    zero_reports: Vec<ZeroReportRow>,
+    dead_letters: Vec<DeadLetterRow>,
+    notifications: Vec<NotificationRow>,
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl ClickHouseStore {
+    /// Connects (probing the server's capabilities); does not migrate.
+    pub async fn connect(config: &ClickHouseConfig) -> Result<ClickHouseStore, ClickHouseError> {
+        check_database_name(&config.database)?;
+        let mut client = Client::default().with_url(&config.url);
+        if let Some(user) = &config.user {
+            client = client.with_user(user);
+        }
+        if let Some(password) = &config.password {
+            client = client.with_password(password);
+        }
+        let caps = Capabilities::probe(&client).await?;
+        tracing::info!(url = %config.url, database = %config.database, version = ?caps.version, "connected to clickhouse");
+        let writer = Writer::new(
+            client.clone(),
+            &config.database,
+            config.retry.clone(),
+            config.max_rows_per_insert,
+        );
+        Ok(ClickHouseStore {
+            client,
+            database: config.database.clone(),
+            caps,
+            writer,
+            max_ids_per_query: config.max_ids_per_query.max(1),
+        })
+    }
+
+    /// Records inserts in these metrics.
+    pub fn with_metrics(mut self, metrics: StoreMetrics) -> ClickHouseStore {
+        self.writer = self.writer.with_metrics(metrics);
+        self
+    }
+
+    /// Applies the pending migrations (idempotent).
+    pub async fn migrate(&self) -> Result<MigrationReport, ClickHouseError> {
+        migrate(&self.client, &self.database, &self.caps).await
+    }
+
+    /// What the server supports.
+    pub fn capabilities(&self) -> Capabilities {
+        self.caps
+    }
+
+    /// The database.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// Drops the database (tests).
+    pub async fn drop_database(&self) -> Result<(), ClickHouseError> {
+        self.client
+            .query(&format!("DROP DATABASE IF EXISTS {}", self.database))
+            .execute()
+            .await
+            .map_err(|e| ClickHouseError::request("DROP DATABASE", e))
+    }
+
+    async fn fetch_all<T>(&self, what: &str, q: sql::Sql) -> Result<Vec<T>, ClickHouseError>
+    where
+        T: Row + for<'b> Deserialize<'b>,
+    {
+        q.query(&self.client)
+            .fetch_all::<T>()
+            .await
+            .map_err(|e| ClickHouseError::request(what, e))
+    }
+
+    async fn scalar(&self, what: &str, q: sql::Sql) -> Result<i64, ClickHouseError> {
+        let rows: Vec<u64> = self.fetch_all(what, q).await?;
+        Ok(rows.into_iter().next().map(to_i64).unwrap_or(0))
+    }
+
+    /// The stored states of these notifications, one query per `max_ids_per_query` ids.
+    async fn load_states(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, NotificationState>, ClickHouseError> {
+        let mut states = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(self.max_ids_per_query) {
+            let rows: Vec<StateRow> = self
+                .fetch_all(
+                    "loading notification states",
+                    sql::load_states(&self.database, chunk),
+                )
+                .await?;
+            for row in rows {
+                let state =
+                    serde_json::from_str(&row.state).map_err(|e| ClickHouseError::Unexpected {
+                        what: format!("state of notification {}", row.notification_id),
+                        reason: e.to_string(),
+                    })?;
+                states.insert(row.notification_id, state);
+            }
+        }
+        Ok(states)
+    }
+
+    /// [`AnalyticsStore::apply_batch`], stopping at `crash` when given (fault injection).
+    pub async fn apply_batch_until(
+        &self,
+        source: &str,
+        partition: i32,
+        processor: &Processor,
+        records: &[LogRecord],
+        crash: Option<CrashPoint>,
+    ) -> Result<BatchStats, ClickHouseError> {
+        let span = tracing::info_span!(
+            "clickhouse_batch",
+            source,
+            partition,
+            first_offset = records.first().map(|r| r.offset),
+            last_offset = records.last().map(|r| r.offset),
+        );
+        self.apply_inner(source, partition, processor, records, crash)
+            .instrument(span)
+            .await
+    }
+
+    async fn apply_inner(
+        &self,
+        source: &str,
+        partition: i32,
+        processor: &Processor,
+        records: &[LogRecord],
+        crash: Option<CrashPoint>,
+    ) -> Result<BatchStats, ClickHouseError> {
+        let start = self.position_of(source, partition).await?;
+        let mut stats = BatchStats {
+            next_offset: start,
+            ..BatchStats::default()
+        };
+        let now = Utc::now();
+        let todo: Vec<&LogRecord> = records.iter().filter(|r| r.offset >= start).collect();
+        if todo.is_empty() {
+            return Ok(stats);
+        }
+        let decoded: Vec<_> = todo
+            .iter()
+            .map(|r| processor.decode(source, partition, r.offset, &r.payload, now))
+            .collect();
+        let mut ids: Vec<String> = decoded
+            .iter()
+            .filter_map(|d| d.as_ref().ok())
+            .filter_map(|e| e.notification_id().map(|id| id.to_string()))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        // the stored states, then the batch's own newer states as it goes
+        let mut states = self.load_states(&ids).await?;
+        let mut rows = BatchRows::default();
+        let now_ms = now.timestamp_millis();
+        for (record, event) in todo.iter().zip(decoded) {
+            stats.records += 1;
+            let offset = record.offset;
+            let (subject, decision) = match event {
+                Err(dead) => (None, Decision::DeadLetter(dead)),
+                Ok(event) => {
+                    let id = event.notification_id().map(|id| id.to_string());
+                    let previous = id.as_ref().and_then(|id| states.get(id));
+                    let decision =
+                        processor.decide(previous, &event, partition, offset, &record.payload);
+                    (id.map(|id| (id, event.reporter().to_string())), decision)
+                }
+            };
+            let new_state = rows.add(
+                source,
+                partition,
+                offset,
+                now_ms,
+                subject.as_ref(),
+                &decision,
+                &mut stats,
+            )?;
+            if let Some((id, state)) = new_state {
+                states.insert(id, state);
+            }
+            stats.next_offset = offset + 1;
+        }
+        // derived rows first, states last, position after all data (see the crate docs)
+        self.writer.insert(&rows.contributions).await?;
+        self.writer.insert(&rows.rejections).await?;
+        self.writer.insert(&rows.zero_reports).await?;
+        self.writer.insert(&rows.dead_letters).await?;
+        if crash == Some(CrashPoint::BeforeStates) {
+            return Ok(stats);
+        }
+        self.writer.insert(&rows.notifications).await?;
+        if crash == Some(CrashPoint::BeforePosition) {
+            return Ok(stats);
+        }
+        self.writer
+            .insert(&[PositionRow {
+                source: source.to_string(),
+                source_partition: partition,
+                next_offset: stats.next_offset,
+                updated_at_ms: now_ms,
+            }])
+            .await?;
+        tracing::debug!(
+            records = stats.records,
+            next_offset = stats.next_offset,
+            "clickhouse batch written"
+        );
+        Ok(stats)
+    }
+
+    async fn position_of(&self, source: &str, partition: i32) -> Result<i64, ClickHouseError> {
+        let rows: Vec<i64> = self
+            .fetch_all(
+                "reading the position",
+                sql::position(&self.database, source, partition),
+            )
+            .await?;
+        Ok(rows.into_iter().next().unwrap_or(0))
+    }
+}
+
+fn contribution_row(
+    id: &str,
+    c: Option<&Contribution>,
+    partition: i32,
+    offset: i64,
+) -> ContributionRow {
+    let (key, exposures) = match c {
+        Some(c) => (Some(&c.key), c.exposures.as_slice()),
+        None => (None, &[][..]),
+    };
+    let text = |f: fn(&ods_processor::CountKey) -> &String| key.map(f).cloned().unwrap_or_default();
+    ContributionRow {
+        notification_id: id.to_string(),
+        counted: u8::from(c.is_some()),
+        period: text(|k| &k.period),
+        year: key.map(|k| k.year).unwrap_or(0),
+        quarter: key.map(|k| k.quarter).unwrap_or(0),
+        sector_code: text(|k| &k.sector_code),
+        sbi_section: text(|k| &k.sbi_section),
+        diagnosis_code: text(|k| &k.diagnosis_code),
+        diagnosis_group: text(|k| &k.diagnosis_group),
+        primary_exposure: text(|k| &k.primary_exposure),
+        primary_exposure_group: text(|k| &k.primary_exposure_group),
+        sex: text(|k| &k.sex),
+        age_band: text(|k| &k.age_band),
+        detection_route: text(|k| &k.detection_route),
+        consequence: text(|k| &k.consequence),
+        exposure_codes: exposures.iter().map(|(code, _)| code.clone()).collect(),
+        exposure_groups: exposures.iter().map(|(_, group)| group.clone()).collect(),
+        source_partition: partition,
+        source_offset: offset,
+    }
+}
+
+impl BatchRows {
+    /// Turns a decision into rows; returns the notification's new state, if any.
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &mut self,
+        source: &str,
+        partition: i32,
+        offset: i64,
+        now_ms: i64,
+        subject: Option<&(String, String)>,
+        decision: &Decision,
+        stats: &mut BatchStats,
+    ) -> Result<Option<(String, NotificationState)>, ClickHouseError> {
+        let state_row = |id: &str,
+                         reporter: &str,
+                         state: &NotificationState,
+                         validated: String|
+         -> Result<NotificationRow, ClickHouseError> {
+            Ok(NotificationRow {
+                notification_id: id.to_string(),
+                version: state.version,
+                status: state.status.as_str().to_string(),
+                reporter: reporter.to_string(),
+                state: serde_json::to_string(state).map_err(|e| ClickHouseError::Unexpected {
+                    what: format!("state of notification {id}"),
+                    reason: e.to_string(),
+                })?,
+                validated_avro_hex: validated,
+                source_partition: partition,
+                source_offset: offset,
+                updated_at_ms: now_ms,
+            })
+        };
+        match decision {
+            Decision::Count {
+                state,
+                add,
+                validated,
+                ..
+            } => {
+                let id = &validated.notification_id;
+                let bytes = ods_wire::encode_record(validated.as_ref()).map_err(|e| {
+                    ClickHouseError::Unexpected {
+                        what: format!("validated record of {id}"),
+                        reason: e.to_string(),
+                    }
+                })?;
+                self.contributions
+                    .push(contribution_row(id, Some(add), partition, offset));
+                self.notifications.push(state_row(
+                    id,
+                    &validated.reporter_pseudonym,
+                    state,
+                    hex::encode(bytes),
+                )?);
+                stats.validated += 1;
+                Ok(Some((id.clone(), state.clone())))
+            }
+            Decision::Reject {
+                state, rejection, ..
+            } => {
+                let id = rejection.notification_id.clone().unwrap_or_default();
+                self.contributions
+                    .push(contribution_row(&id, None, partition, offset));
+                self.notifications.push(state_row(
+                    &id,
+                    &rejection.reporter_pseudonym,
+                    state,
+                    String::new(),
+                )?);
+                self.rejections.push(RejectionRow {
+                    notification_id: id.clone(),
+                    version: u32::try_from(rejection.version).unwrap_or(0),
+                    reporter: rejection.reporter_pseudonym.clone(),
+                    reasons: ods_store::rejection_reasons_json(&rejection.reasons),
+                    source_partition: partition,
+                    source_offset: offset,
+                    rejected_at_ms: rejection.rejected_at,
+                });
+                stats.rejected += 1;
+                Ok(Some((id, state.clone())))
+            }
+            Decision::Withdraw { state, .. } => {
+                stats.withdrawn += 1;
+                match subject {
+                    Some((id, reporter)) => {
+                        self.contributions
+                            .push(contribution_row(id, None, partition, offset));
+                        self.notifications
+                            .push(state_row(id, reporter, state, String::new())?);
+                        Ok(Some((id.clone(), state.clone())))
+                    }
+                    None => Ok(None),
+                }
+            }
+            Decision::ZeroReport {
+                reporter,
+                service,
+                period,
+            } => {
+                self.zero_reports.push(ZeroReportRow {
+                    reporter: reporter.clone(),
+                    period: period.to_string(),
+                    service: service.clone(),
+                    source_partition: partition,
+                    source_offset: offset,
+                });
+                stats.zero_reports += 1;
+                Ok(None)
+            }
+            Decision::Skip { .. } => {
+                stats.skipped += 1;
+                Ok(None)
+            }
+            Decision::DeadLetter(dead) => {
+                tracing::warn!(source, partition, offset, error = %dead.error, "undecodable record sent to dead letters");
+                self.dead_letters.push(DeadLetterRow {
+                    source: source.to_string(),
+                    source_partition: partition,
+                    source_offset: offset,
+                    error: dead.error.clone(),
+                    payload_hex: hex::encode(&dead.payload),
+                    failed_at_ms: dead.failed_at,
+                });
+                stats.dead_letters += 1;
+                Ok(None)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl AnalyticsStore for ClickHouseStore {
+    fn backend(&self) -> &'static str {
+        "clickhouse"
+    }
+
+    async fn apply_batch(
+        &self,
+        source: &str,
+        partition: i32,
+        processor: &Processor,
+        records: Vec<LogRecord>,
+    ) -> Result<BatchStats, StoreError> {
+        Ok(self
+            .apply_batch_until(source, partition, processor, &records, None)
+            .await?)
+    }
+
+    async fn position(&self, source: &str, partition: i32) -> Result<i64, StoreError> {
+        Ok(self.position_of(source, partition).await?)
+    }
+
+    async fn exact_counts(&self, query: &CountQuery) -> Result<Vec<(CellKey, i64)>, StoreError> {
+        let rows: Vec<CountRow> = self
+            .fetch_all("count query", sql::counts(&self.database, query))
+            .await?;
+        let mut cells = Vec::with_capacity(rows.len());
+        for row in rows {
+            if row.dims.len() != query.group_by.len() {
+                return Err(ClickHouseError::Unexpected {
+                    what: "count query".into(),
+                    reason: format!(
+                        "{} dimension values for {} dimensions",
+                        row.dims.len(),
+                        query.group_by.len()
+                    ),
+                }
+                .into());
+            }
+            let key: BTreeMap<&'static str, String> = query
+                .group_by
+                .iter()
+                .map(|d| d.name())
+                .zip(row.dims)
+                .collect();
+            cells.push((key, to_i64(row.n)));
+        }
+        Ok(cells)
+    }
+
+    async fn totals(&self) -> Result<Totals, StoreError> {
+        let db = &self.database;
+        let counted = self.scalar("counted total", sql::counted_total(db)).await?;
+        let status: Vec<StatusTotalsRow> = self
+            .fetch_all("status totals", sql::status_totals(db))
+            .await?;
+        let status = status.into_iter().next();
+        Ok(Totals {
+            notifications_counted: counted,
+            notifications_rejected: status.as_ref().map(|s| to_i64(s.rejected)).unwrap_or(0),
+            notifications_withdrawn: status.as_ref().map(|s| to_i64(s.withdrawn)).unwrap_or(0),
+            zero_reports: self
+                .scalar("zero report total", sql::zero_report_total(db))
+                .await?,
+            reporters: status.as_ref().map(|s| to_i64(s.reporters)).unwrap_or(0),
+            dead_letters: self
+                .scalar("dead letter total", sql::dead_letter_total(db))
+                .await?,
+        })
+    }
+
+    async fn notification(&self, id: &str) -> Result<Option<NotificationView>, StoreError> {
+        let rows: Vec<ViewRow> = self
+            .fetch_all("notification view", sql::notification(&self.database, id))
+            .await?;
+        let Some(row) = rows.into_iter().next() else {
+            return Ok(None);
+        };
+        let reasons: Vec<String> = self
+            .fetch_all(
+                "rejection reasons",
+                sql::rejection_reasons(&self.database, id, row.version),
+            )
+            .await?;
+        Ok(Some(NotificationView {
+            notification_id: row.notification_id,
+            version: i64::from(row.version),
+            status: row.status,
+            reporter: row.reporter,
+            reasons: reasons
+                .into_iter()
+                .next()
+                .and_then(|t| serde_json::from_str(&t).ok()),
+        }))
+    }
+
+    async fn reset(&self) -> Result<(), StoreError> {
+        for statement in sql::reset(&self.database) {
+            statement
+                .query(&self.client)
+                .execute()
+                .await
+                .map_err(|e| ClickHouseError::request("reset", e))?;
+        }
+        Ok(())
+    }
+}

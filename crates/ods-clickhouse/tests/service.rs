@@ -1,0 +1,591 @@
+//! The ClickHouse store against a real server: conformance with the embedded store on the demo
+//! data, idempotency (re-applied batches and prefixes, crashes between data and position),
+//! migrations, reset, error classification.
+//!
+//! Needs `ODS_CLICKHOUSE_URL` (`tests/services/clickhouse.sh start` prints one). Without it the
+//! tests are skipped with a notice, unless `ODS_SERVICE_TESTS=1` (set by `tests/run.sh` and
+//! CI), where a missing server is a failure. Each test uses its own database.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use ods_clickhouse::{
+    ClickHouseConfig, ClickHouseError, ClickHouseStore, CrashPoint, RetryPolicy, Writer, MIGRATIONS,
+};
+use ods_codelists::reference::ReferenceData;
+use ods_codelists::CodeLists;
+use ods_generator::{DemoRecord, GeneratorConfig};
+use ods_log::LogRecord;
+use ods_model::{
+    Affiliation, Event, NotificationAmended, NotificationFiled, NotificationId,
+    NotificationWithdrawn, Period, ReporterPseudonym, WithdrawalReason, ZeroReport,
+};
+use ods_processor::Processor;
+use ods_store::{
+    AnalyticsStore, CountCell, CountQuery, Dimension, EmbeddedStore, NotificationView, Summary,
+};
+use ods_validation::{validate_notification, Limits};
+use uuid::Uuid;
+
+const SOURCE: &str = "ods.notifications.v1";
+const PARTITION: i32 = 3;
+
+fn service_url() -> Option<String> {
+    match std::env::var("ODS_CLICKHOUSE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("ODS_SERVICE_TESTS").as_deref() != Ok("1"),
+                "ODS_CLICKHOUSE_URL is required when ODS_SERVICE_TESTS=1 (tests/services/clickhouse.sh start)"
+            );
+            eprintln!(
+                "SKIPPED: ODS_CLICKHOUSE_URL not set; run tests/services/clickhouse.sh start"
+            );
+            None
+        }
+    }
+}
+
+fn processor() -> Processor {
+    Processor::new(Arc::new(CodeLists::bundled().unwrap()), Limits::default())
+}
+
+fn pseudonym(big: &str) -> ReporterPseudonym {
+    // a stable stand-in for the keyed HMAC of intake (FNV-1a, twice)
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in big.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
+    }
+    ReporterPseudonym::from_hex(&format!("{h:016x}{:016x}", h.rotate_left(17))).unwrap()
+}
+
+struct DemoLog {
+    records: Vec<LogRecord>,
+    ids: Vec<String>,
+}
+
+/// Two years of demo data (a fifth of national volume) as log records, as intake would write
+/// them, plus notifications the processor rejects (complaint code), and a poison record.
+fn demo_log() -> &'static DemoLog {
+    static LOG: OnceLock<DemoLog> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let lists = CodeLists::bundled().unwrap();
+        let reference = ReferenceData::bundled().unwrap();
+        let cfg = GeneratorConfig {
+            from: 2022,
+            to: 2023,
+            seed: 11,
+            scale: 0.2,
+            ..GeneratorConfig::default()
+        };
+        let demo = ods_generator::generate(&cfg, &lists, &reference).unwrap();
+        let mut filed: HashMap<
+            String,
+            (
+                NotificationId,
+                ReporterPseudonym,
+                u32,
+                chrono::DateTime<chrono::Utc>,
+            ),
+        > = HashMap::new();
+        let mut events = Vec::new();
+        let mut ids = Vec::new();
+        for (i, record) in demo.iter().enumerate() {
+            let event = match record {
+                DemoRecord::Notification {
+                    reference,
+                    big,
+                    at,
+                    body,
+                    ..
+                } => {
+                    let Ok(mut n) =
+                        validate_notification(body, &lists, at.date_naive(), &Limits::default())
+                    else {
+                        continue; // intake refuses it
+                    };
+                    if i % 41 == 0 {
+                        n.diagnosis_code = "L111".into(); // the processor rejects complaint codes
+                    }
+                    let id = NotificationId(Uuid::from_u128(i as u128 + 1));
+                    ids.push(id.to_string());
+                    filed.insert(reference.clone(), (id, pseudonym(big), 1, *at));
+                    Event::Filed(NotificationFiled {
+                        event_id: Uuid::from_u128(1 << 64 | i as u128),
+                        notification_id: id,
+                        reporter: pseudonym(big),
+                        notified_at: *at,
+                        notification: n,
+                    })
+                }
+                DemoRecord::Amendment {
+                    reference,
+                    at,
+                    body,
+                    ..
+                } => {
+                    let Some(f) = filed.get_mut(reference) else {
+                        continue;
+                    };
+                    let Ok(n) =
+                        validate_notification(body, &lists, at.date_naive(), &Limits::default())
+                    else {
+                        continue;
+                    };
+                    f.2 += 1;
+                    Event::Amended(NotificationAmended {
+                        event_id: Uuid::from_u128(2 << 64 | i as u128),
+                        notification_id: f.0,
+                        version: f.2,
+                        reporter: f.1.clone(),
+                        notified_at: f.3,
+                        amended_at: *at,
+                        notification: n,
+                    })
+                }
+                DemoRecord::Withdrawal {
+                    reference,
+                    at,
+                    reason,
+                    ..
+                } => {
+                    let Some(f) = filed.get_mut(reference) else {
+                        continue;
+                    };
+                    f.2 += 1;
+                    Event::Withdrawn(NotificationWithdrawn {
+                        event_id: Uuid::from_u128(3 << 64 | i as u128),
+                        notification_id: f.0,
+                        version: f.2,
+                        reporter: f.1.clone(),
+                        withdrawn_at: *at,
+                        reason: WithdrawalReason::parse(reason).unwrap(),
+                    })
+                }
+                DemoRecord::ZeroReport {
+                    big,
+                    at,
+                    period,
+                    service_id,
+                    ..
+                } => Event::ZeroReport(ZeroReport {
+                    event_id: Uuid::from_u128(4 << 64 | i as u128),
+                    reporter: pseudonym(big),
+                    affiliation: match service_id {
+                        Some(s) => Affiliation::Service(s.clone()),
+                        None => Affiliation::SelfEmployed,
+                    },
+                    period: Period::parse(period).unwrap(),
+                    reported_at: *at,
+                }),
+            };
+            events.push(event);
+        }
+        let mut payloads: Vec<Vec<u8>> = events
+            .iter()
+            .map(|e| ods_wire::encode_event(e).unwrap().1)
+            .collect();
+        // a producer retry wrote some records twice, and one record is poison
+        for i in (0..payloads.len()).step_by(97).rev() {
+            let again = payloads[i].clone();
+            payloads.insert(i + 1, again);
+        }
+        payloads.insert(payloads.len() / 2, vec![0, 0, 0, 0, 1, 255, 255]);
+        let records = payloads
+            .into_iter()
+            .enumerate()
+            .map(|(offset, payload)| LogRecord {
+                topic: SOURCE.into(),
+                offset: offset as i64,
+                key: String::new(),
+                payload,
+                appended_at_ms: 0,
+            })
+            .collect();
+        DemoLog { records, ids }
+    })
+}
+
+async fn clickhouse(url: &str, name: &str) -> ClickHouseStore {
+    let config = ClickHouseConfig {
+        url: url.to_string(),
+        database: format!("ods_test_{name}_{}", std::process::id()),
+        ..ClickHouseConfig::default()
+    };
+    let store = ClickHouseStore::connect(&config).await.unwrap();
+    store.drop_database().await.unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+fn embedded() -> (tempfile::TempDir, EmbeddedStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(&dir.path().join("store.sqlite")).unwrap();
+    (dir, store)
+}
+
+async fn fold(store: &dyn AnalyticsStore, records: &[LogRecord], batch: usize) {
+    let processor = processor();
+    for chunk in records.chunks(batch) {
+        store
+            .apply_batch(SOURCE, PARTITION, &processor, chunk.to_vec())
+            .await
+            .unwrap();
+    }
+}
+
+fn queries() -> Vec<CountQuery> {
+    let q = |group_by: Vec<Dimension>| CountQuery {
+        group_by,
+        ..CountQuery::default()
+    };
+    use Dimension::*;
+    vec![
+        q(vec![]),
+        q(vec![Year]),
+        q(vec![Year, DiagnosisGroup]),
+        q(vec![Quarter, Sex]),
+        CountQuery {
+            from: Some("2022-04".into()),
+            to: Some("2023-02".into()),
+            ..q(vec![Month])
+        },
+        q(vec![Sector, SbiSection]),
+        CountQuery {
+            filters: vec![(SbiSection, vec!["F".into(), "C".into()])],
+            ..q(vec![Diagnosis, Exposure, ExposureGroup])
+        },
+        q(vec![AgeBand, DetectionRoute, Consequence]),
+        CountQuery {
+            filters: vec![(Sex, vec!["F".into()]), (Year, vec!["2023".into()])],
+            ..q(vec![DiagnosisGroup, AgeBand])
+        },
+        CountQuery {
+            sector_scope: Some(vec!["F".into(), "1071".into()]),
+            ..q(vec![Year, DiagnosisGroup])
+        },
+        CountQuery {
+            sector_scope: Some(vec!["Q".into()]),
+            ..q(vec![])
+        },
+        CountQuery {
+            sector_scope: Some(vec![]),
+            ..q(vec![Sex])
+        },
+    ]
+}
+
+#[derive(Debug, PartialEq)]
+struct Answers {
+    published: Vec<Vec<CountCell>>,
+    exact: Vec<Vec<(ods_store::CellKey, i64)>>,
+    summary: Summary,
+    views: Vec<Option<NotificationView>>,
+    position: i64,
+}
+
+async fn answers(store: &dyn AnalyticsStore, ids: &[String]) -> Answers {
+    let mut published = Vec::new();
+    let mut exact = Vec::new();
+    for q in queries() {
+        published.push(store.counts(&q).await.unwrap());
+        exact.push(store.counts_unsuppressed(&q).await.unwrap());
+    }
+    let mut views = Vec::new();
+    for id in ids.iter().step_by(13).chain(ids.iter().step_by(41)) {
+        views.push(store.notification(id).await.unwrap());
+    }
+    views.push(store.notification("no-such-id").await.unwrap());
+    Answers {
+        published,
+        exact,
+        summary: store.summary().await.unwrap(),
+        views,
+        position: store.position(SOURCE, PARTITION).await.unwrap(),
+    }
+}
+
+/// The answers of the embedded store on the whole demo log (computed once).
+async fn reference() -> &'static Answers {
+    static REFERENCE: tokio::sync::OnceCell<Answers> = tokio::sync::OnceCell::const_new();
+    REFERENCE
+        .get_or_init(|| async {
+            let log = demo_log();
+            let (_dir, store) = embedded();
+            fold(&store, &log.records, 500).await;
+            answers(&store, &log.ids).await
+        })
+        .await
+}
+
+#[tokio::test]
+async fn same_answers_as_the_embedded_store_on_demo_data() {
+    let Some(url) = service_url() else { return };
+    let log = demo_log();
+    let expected = reference().await;
+    // the data must exercise every kind of answer
+    let s = &expected.summary;
+    assert!(s.notifications_counted > 500, "{s:?}");
+    assert!(
+        s.notifications_rejected > 0 && s.notifications_withdrawn > 0,
+        "{s:?}"
+    );
+    assert!(
+        s.zero_reports > 0 && s.dead_letters == 1 && s.reporters > 0,
+        "{s:?}"
+    );
+    assert!(expected.published.iter().flatten().any(|c| c.suppressed));
+    assert!(expected
+        .views
+        .iter()
+        .flatten()
+        .any(|v| v.status == "rejected" && v.reasons.is_some()));
+    assert_eq!(expected.position, log.records.len() as i64);
+
+    let store = clickhouse(&url, "conformance").await;
+    fold(&store, &log.records, 700).await;
+    let actual = answers(&store, &log.ids).await;
+    assert_eq!(actual.summary, expected.summary);
+    for (i, (a, e)) in actual.published.iter().zip(&expected.published).enumerate() {
+        assert_eq!(a, e, "published answer to query {i}: {:?}", queries()[i]);
+    }
+    assert_eq!(&actual, expected);
+    store.drop_database().await.unwrap();
+}
+
+#[tokio::test]
+async fn reapplied_batches_and_prefixes_change_nothing() {
+    let Some(url) = service_url() else { return };
+    let log = demo_log();
+    let store = clickhouse(&url, "reapply").await;
+    let processor = processor();
+    let records = &log.records;
+    let mut position = 0usize;
+    let mut step = 0usize;
+    while position < records.len() {
+        let size = [300usize, 450, 120][step % 3];
+        let to = (position + size).min(records.len());
+        let batch = records[position..to].to_vec();
+        let stats = store
+            .apply_batch(SOURCE, PARTITION, &processor, batch.clone())
+            .await
+            .unwrap();
+        assert_eq!(stats.next_offset, to as i64);
+        // the same batch again, and a prefix of it: nothing to do
+        let again = store
+            .apply_batch(SOURCE, PARTITION, &processor, batch.clone())
+            .await
+            .unwrap();
+        assert_eq!((again.records, again.next_offset), (0, to as i64));
+        let prefix = batch[..batch.len() / 2].to_vec();
+        store
+            .apply_batch(SOURCE, PARTITION, &processor, prefix)
+            .await
+            .unwrap();
+        // a redelivery starting before the position, reaching past it
+        if to < records.len() {
+            let from = to.saturating_sub(37);
+            let next = (to + 80).min(records.len());
+            let stats = store
+                .apply_batch(SOURCE, PARTITION, &processor, records[from..next].to_vec())
+                .await
+                .unwrap();
+            assert_eq!(stats.records, next - to);
+            position = next;
+        } else {
+            position = to;
+        }
+        step += 1;
+    }
+    let actual = answers(&store, &log.ids).await;
+    assert_eq!(&actual, reference().await);
+    store.drop_database().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_crash_between_data_and_position_gives_the_same_aggregates() {
+    let Some(url) = service_url() else { return };
+    let log = demo_log();
+    let store = clickhouse(&url, "crash").await;
+    let processor = processor();
+    for (i, chunk) in log.records.chunks(400).enumerate() {
+        let crash = if i % 2 == 0 {
+            CrashPoint::BeforePosition
+        } else {
+            CrashPoint::BeforeStates
+        };
+        let before = store.position(SOURCE, PARTITION).await.unwrap();
+        store
+            .apply_batch_until(SOURCE, PARTITION, &processor, chunk, Some(crash))
+            .await
+            .unwrap();
+        // the "crashed" batch left its position where it was
+        assert_eq!(store.position(SOURCE, PARTITION).await.unwrap(), before);
+        // restart: the runner reads the batch again from the stored position
+        store
+            .apply_batch(SOURCE, PARTITION, &processor, chunk.to_vec())
+            .await
+            .unwrap();
+    }
+    let actual = answers(&store, &log.ids).await;
+    assert_eq!(&actual, reference().await);
+    store.drop_database().await.unwrap();
+}
+
+#[tokio::test]
+async fn positions_are_per_partition_and_reset_empties() {
+    let Some(url) = service_url() else { return };
+    let log = demo_log();
+    let store = clickhouse(&url, "reset").await;
+    let processor = processor();
+    store
+        .apply_batch(SOURCE, 0, &processor, log.records[..50].to_vec())
+        .await
+        .unwrap();
+    assert_eq!(store.position(SOURCE, 0).await.unwrap(), 50);
+    assert_eq!(store.position(SOURCE, 1).await.unwrap(), 0);
+    assert_eq!(store.position("other", 0).await.unwrap(), 0);
+    assert!(store.totals().await.unwrap().notifications_counted > 0);
+    store.reset().await.unwrap();
+    assert_eq!(store.position(SOURCE, 0).await.unwrap(), 0);
+    assert_eq!(store.totals().await.unwrap(), ods_store::Totals::default());
+    store.drop_database().await.unwrap();
+}
+
+#[tokio::test]
+async fn migrations_run_once() {
+    let Some(url) = service_url() else { return };
+    let store = clickhouse(&url, "migrate").await;
+    let again = store.migrate().await.unwrap();
+    assert!(again.applied.is_empty());
+    assert_eq!(again.already.len(), MIGRATIONS.len());
+    let client = clickhouse::Client::default().with_url(&url);
+    let rows: Vec<u64> = client
+        .query(&format!(
+            "SELECT count() FROM {}.schema_migrations",
+            store.database()
+        ))
+        .fetch_all()
+        .await
+        .unwrap();
+    assert_eq!(rows, vec![MIGRATIONS.len() as u64]);
+    store.drop_database().await.unwrap();
+}
+
+#[tokio::test]
+async fn permanent_errors_name_the_row_and_transient_ones_are_retried() {
+    let Some(url) = service_url() else { return };
+    let rows: Vec<ods_clickhouse::PositionRow> = (0..5)
+        .map(|i| ods_clickhouse::PositionRow {
+            source: format!("s{i}"),
+            source_partition: i,
+            next_offset: 1,
+            updated_at_ms: 0,
+        })
+        .collect();
+    // a database that does not exist: permanent, reported at once with a row
+    let retry = RetryPolicy {
+        initial_backoff_ms: 5,
+        max_backoff_ms: 20,
+        max_attempts: 3,
+    };
+    let writer = Writer::new(
+        clickhouse::Client::default().with_url(&url),
+        "ods_test_missing_db",
+        retry.clone(),
+        100,
+    );
+    match writer.insert(&rows).await {
+        Err(e @ ClickHouseError::RowRejected { .. }) => {
+            assert!(!e.is_retryable());
+            assert!(e.to_string().contains("position of s"), "{e}");
+        }
+        other => panic!("expected a permanent error, got {other:?}"),
+    }
+    // nothing listens there: retried, then returned as retryable
+    let writer = Writer::new(
+        clickhouse::Client::default().with_url("http://127.0.0.1:9"),
+        "ods",
+        retry,
+        100,
+    );
+    match writer.insert(&rows).await {
+        Err(e @ ClickHouseError::Exhausted { attempts: 3, .. }) => assert!(e.is_retryable()),
+        other => panic!("expected retries to be exhausted, got {other:?}"),
+    }
+}
+
+/// A proxy in front of the server that answers the first `failures` connections with 503.
+async fn flaky_proxy(upstream: &str, failures: usize) -> String {
+    use tokio::io::AsyncWriteExt;
+    let upstream = upstream
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut served = 0usize;
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            served += 1;
+            if served <= failures {
+                let _ = inbound
+                    .write_all(
+                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    )
+                    .await;
+                let _ = inbound.shutdown().await;
+                continue;
+            }
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+#[tokio::test]
+async fn inserts_are_retried_through_5xx_until_confirmed() {
+    let Some(url) = service_url() else { return };
+    let store = clickhouse(&url, "flaky").await;
+    let proxy = flaky_proxy(&url, 2).await;
+    let registry = prometheus::Registry::new();
+    let metrics = ods_clickhouse::StoreMetrics::register(&registry).unwrap();
+    let writer = Writer::new(
+        clickhouse::Client::default().with_url(&proxy),
+        store.database(),
+        RetryPolicy {
+            initial_backoff_ms: 5,
+            max_backoff_ms: 20,
+            max_attempts: 4,
+        },
+        100,
+    )
+    .with_metrics(metrics);
+    let row = ods_clickhouse::PositionRow {
+        source: "flaky".into(),
+        source_partition: 0,
+        next_offset: 42,
+        updated_at_ms: 0,
+    };
+    writer.insert(&[row]).await.unwrap();
+    assert_eq!(store.position("flaky", 0).await.unwrap(), 42);
+    let text = prometheus::TextEncoder::new()
+        .encode_to_string(&registry.gather())
+        .unwrap();
+    assert!(
+        text.contains("ods_store_insert_retries_total{table=\"positions\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ods_store_inserts_total{outcome=\"ok\",table=\"positions\"} 1"),
+        "{text}"
+    );
+    store.drop_database().await.unwrap();
+}

@@ -1,0 +1,97 @@
+//! One store interface, two implementations: [`AnalyticsStore`] is what the processor runners
+//! and the query API need from a store. [`crate::EmbeddedStore`] (SQLite, `ods run`) and
+//! `ods_clickhouse::ClickHouseStore` (distributed mode) implement it with identical answers
+//! (checked by the conformance suite in `crates/ods-clickhouse/tests`).
+//!
+//! The trait is async because the ClickHouse client is; the embedded store runs its blocking
+//! SQLite calls on tokio's blocking pool (`spawn_blocking`). Use it as `Arc<dyn
+//! AnalyticsStore>`.
+
+use async_trait::async_trait;
+use ods_log::LogRecord;
+use ods_processor::Processor;
+use serde::Serialize;
+
+use crate::disclosure;
+use crate::queries::{CellKey, CountCell, CountQuery, Dimension, NotificationView, Summary};
+use crate::store::{BatchStats, StoreError};
+
+/// Pipeline totals before disclosure control (the scalar part of [`Summary`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    /// Notifications currently counted (validated, not withdrawn).
+    pub notifications_counted: i64,
+    /// Notifications whose latest version was rejected by the processor.
+    pub notifications_rejected: i64,
+    /// Withdrawn notifications.
+    pub notifications_withdrawn: i64,
+    /// Zero reports (distinct reporter and month).
+    pub zero_reports: i64,
+    /// Distinct reporters with a counted notification.
+    pub reporters: i64,
+    /// Undecodable records set aside.
+    pub dead_letters: i64,
+}
+
+/// What the processor runner and the query API need from an analytics store.
+#[async_trait]
+pub trait AnalyticsStore: Send + Sync {
+    /// A short name for logs and metrics (`embedded`, `clickhouse`).
+    fn backend(&self) -> &'static str;
+
+    /// Decides and applies `records` of one (source, partition), consecutive from its stored
+    /// position, and stores the new position. Idempotent: records before the stored position are
+    /// ignored, and applying a batch again (or after a crash part-way) changes no answer.
+    async fn apply_batch(
+        &self,
+        source: &str,
+        partition: i32,
+        processor: &Processor,
+        records: Vec<LogRecord>,
+    ) -> Result<BatchStats, StoreError>;
+
+    /// The next offset to process for (source, partition); 0 when never processed.
+    async fn position(&self, source: &str, partition: i32) -> Result<i64, StoreError>;
+
+    /// Exact counts for the query's `group_by`, filters and period. Implementations ignore
+    /// `sector_scope`: scope and suppression are disclosure control, applied by
+    /// [`disclosure::publish`] in the provided methods.
+    async fn exact_counts(&self, query: &CountQuery) -> Result<Vec<(CellKey, i64)>, StoreError>;
+
+    /// Pipeline totals.
+    async fn totals(&self) -> Result<Totals, StoreError>;
+
+    /// The processing status of one notification (latest version, status, rejection reasons).
+    async fn notification(&self, id: &str) -> Result<Option<NotificationView>, StoreError>;
+
+    /// Deletes all derived data and positions (`ods replay` rebuilds from the log).
+    async fn reset(&self) -> Result<(), StoreError>;
+
+    /// Exact counts within the sector scope, without suppression: for internal computations
+    /// (signals, checks) only, never to be published as they are.
+    async fn counts_unsuppressed(
+        &self,
+        query: &CountQuery,
+    ) -> Result<Vec<(CellKey, i64)>, StoreError> {
+        let exact = self.exact_counts(&disclosure::store_query(query)).await?;
+        Ok(disclosure::apply_scope(query, exact))
+    }
+
+    /// Published counts: sector scope and suppression applied.
+    async fn counts(&self, query: &CountQuery) -> Result<Vec<CountCell>, StoreError> {
+        let exact = self.exact_counts(&disclosure::store_query(query)).await?;
+        Ok(disclosure::publish(query, exact))
+    }
+
+    /// Totals and published counts per year.
+    async fn summary(&self) -> Result<Summary, StoreError> {
+        let totals = self.totals().await?;
+        let by_year = self
+            .counts(&CountQuery {
+                group_by: vec![Dimension::Year],
+                ..CountQuery::default()
+            })
+            .await?;
+        Ok(Summary::new(totals, by_year))
+    }
+}
