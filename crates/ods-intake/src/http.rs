@@ -183,7 +183,7 @@ fn intake_problem(error: IntakeError) -> Problem {
         IntakeError::Publish(e) => {
             tracing::error!(error = %e, "publish failed");
             Problem::unavailable(
-                "the event log is unavailable; nothing was stored, retry later",
+                "the event log is unavailable; the request was not accepted: retry later with the same Idempotency-Key",
                 5,
             )
         }

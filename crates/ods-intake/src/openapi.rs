@@ -248,7 +248,7 @@ pub mod errors {
         /// 503.
         #[response(
             status = 503,
-            description = "unavailable (log or broker not confirming, token store down, or the registry still reading the topic); nothing stored; retry after Retry-After",
+            description = "unavailable (log or broker not confirming, token store down, or the registry still reading the topic); not accepted: retry after Retry-After with the same Idempotency-Key",
             content_type = "application/problem+json"
         )]
         Unavailable(Problem),

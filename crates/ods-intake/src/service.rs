@@ -24,7 +24,11 @@ use crate::registry::{
 /// The topic of doctors' events.
 pub const NOTIFICATIONS_TOPIC: &str = "ods.notifications.v1";
 
-/// Why a publish did not happen. Nothing was written in any of these cases.
+/// Why a publish was not confirmed. Nothing was *confirmed*: the embedded log writes all or
+/// nothing, but a Kafka write that timed out, or the earlier records of a multi-record publish
+/// whose later record was refused, may still have reached the broker. Clients retry with the
+/// same `Idempotency-Key`, which reuses the same notification id, and the processor drops a
+/// second copy of a version as a redelivery, so such a leftover never counts twice.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     /// The sink's queue is full: retry after a short wait.
@@ -166,7 +170,7 @@ pub enum IntakeError {
     /// The content breaks rules; every violation is listed.
     #[error("{} rule violation(s)", .0.len())]
     Invalid(Vec<Violation>),
-    /// Publishing failed; nothing was written.
+    /// Publishing was not confirmed (see [`PublishError`]).
     #[error(transparent)]
     Publish(#[from] PublishError),
     /// No such notification for this caller (also when it is someone else's).
