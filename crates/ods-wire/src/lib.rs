@@ -10,6 +10,7 @@
 //! [`records::DeadLetter`]) are plain records encoded with [`encode_record`] and decoded with
 //! [`decode_record`]. Decoding never panics on arbitrary bytes; it returns a [`WireError`].
 
+mod avro_enum;
 mod catalog;
 mod codec;
 mod error;

@@ -1,12 +1,17 @@
 //! Rust mirrors of the Avro records in `schemas/` (field for field).
 //!
-//! Categorical values are `String`s here holding the Avro enum symbols; conversion to the domain
-//! types in [`crate::codec`] checks them.
+//! Categorical values are [`AvroEnum`]s here: strings holding the Avro enum symbols, serialized as
+//! the schema's enum (symbol index); conversion to the domain types in [`crate::codec`] checks them.
 
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::SchemaId;
 use crate::codec::WireRecord;
+
+pub use crate::avro_enum::{
+    AbsenceBandSymbols, AvroEnum, ConsequenceSymbols, DetectionRouteSymbols,
+    PreventionAdviceSymbols, SexSymbols, Symbols, WithdrawalReasonSymbols,
+};
 
 /// `ExposureRef`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,19 +38,19 @@ pub struct NotificationContentRecord {
     /// ISCO-08 code.
     pub occupation_code: String,
     /// `M`, `F` or `X`.
-    pub sex: String,
+    pub sex: AvroEnum<SexSymbols>,
     /// Birth year.
     pub birth_year: i32,
     /// Days since 1970-01-01.
     pub diagnosis_date: i32,
     /// Consequence symbol.
-    pub consequence: String,
+    pub consequence: AvroEnum<ConsequenceSymbols>,
     /// Absence band Avro symbol.
-    pub absence_band: String,
+    pub absence_band: AvroEnum<AbsenceBandSymbols>,
     /// Detection route symbol.
-    pub detection_route: String,
+    pub detection_route: AvroEnum<DetectionRouteSymbols>,
     /// Advice symbols.
-    pub prevention_advice: Vec<String>,
+    pub prevention_advice: Vec<AvroEnum<PreventionAdviceSymbols>>,
     /// Guideline code or null.
     pub guideline_code: Option<String>,
 }
@@ -98,7 +103,7 @@ pub struct NotificationWithdrawnRecord {
     /// Epoch milliseconds.
     pub withdrawn_at: i64,
     /// Reason symbol.
-    pub reason: String,
+    pub reason: AvroEnum<WithdrawalReasonSymbols>,
 }
 
 /// `ZeroReport` (schema id 4).
