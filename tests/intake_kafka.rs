@@ -5,57 +5,12 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rdkafka::mocking::MockCluster;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-const ODS: &str = env!("CARGO_BIN_EXE_ods");
 const TOPIC: &str = "ods.notifications.v1";
-
-struct Intake {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Intake {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn body() -> Value {
-    json!({
-        "service_id": "AD0001", "diagnosis_code": "L694",
-        "exposures": [{"code": "ER003", "primary": true}],
-        "sector_code": "1071", "occupation_code": "7512", "sex": "F", "birth_year": 1980,
-        "diagnosis_date": "2024-03-01", "consequence": "temporary", "absence_band": "1to3m",
-        "detection_route": "absence_guidance"
-    })
-}
-
-async fn wait_ready(client: &reqwest::Client, intake: &Intake, ready: bool) {
-    let started = Instant::now();
-    loop {
-        let status = client
-            .get(format!("{}/readyz", intake.base))
-            .send()
-            .await
-            .unwrap()
-            .status();
-        if (status == 200) == ready {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "readyz never became {ready}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ods_intake_answers_202_only_for_writes_the_broker_confirmed() {
@@ -71,48 +26,18 @@ async fn ods_intake_answers_202_only_for_writes_the_broker_confirmed() {
         ),
     )
     .unwrap();
-    let token = Command::new(ODS)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args([
-            "tokens",
-            "create",
-            "--role",
-            "reporter",
-            "--big",
-            "19012345606",
-            "--service-id",
-            "AD0001",
-        ])
-        .output()
-        .unwrap();
-    let token = String::from_utf8(token.stdout).unwrap().trim().to_string();
+    let token = distributed::reporter_token(dir.path());
 
-    let mut child = Command::new(ODS)
-        .arg("--config")
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["intake", "--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let line = lines.next().expect("ods intake exited").unwrap();
-        if let Some(rest) = line.strip_prefix("ods intake is running at ") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    let intake = Intake { child, base };
+    let intake = distributed::start_intake(&config, dir.path(), &[]);
     let client = reqwest::Client::new();
-    wait_ready(&client, &intake, true).await;
+    distributed::wait_ready(&client, &intake, true).await;
     let url = format!("{}/api/v1/notifications", intake.base);
 
     let post = |key: Option<&str>| {
-        let mut request = client.post(&url).bearer_auth(&token).json(&body());
+        let mut request = client
+            .post(&url)
+            .bearer_auth(&token)
+            .json(&distributed::body());
         if let Some(key) = key {
             request = request.header("Idempotency-Key", key);
         }
@@ -140,11 +65,11 @@ async fn ods_intake_answers_202_only_for_writes_the_broker_confirmed() {
     assert_eq!(down.status(), 503);
     assert!(down.headers().contains_key("retry-after"));
     assert_eq!(down.headers()["content-type"], "application/problem+json");
-    wait_ready(&client, &intake, false).await;
+    distributed::wait_ready(&client, &intake, false).await;
 
     // back up: the client's retry with the same key is accepted once
     cluster.broker_up(-1).unwrap();
-    wait_ready(&client, &intake, true).await;
+    distributed::wait_ready(&client, &intake, true).await;
     // the producer may still be reconnecting: like a real client, retry on 503 with the same key
     let started = Instant::now();
     let retried = loop {
