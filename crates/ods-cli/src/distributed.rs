@@ -95,7 +95,7 @@ pub async fn run_intake(config: Config, create_topic: Option<i32>) -> Result<()>
                 .route("/api/v1/openapi.json", get(openapi))
                 .with_state(IntakeOps {
                     sink,
-                    follower,
+                    follower: follower.clone(),
                     registry: metrics,
                 }),
         )
@@ -113,6 +113,11 @@ pub async fn run_intake(config: Config, create_topic: Option<i32>) -> Result<()>
         .with_graceful_shutdown(crate::server::shutdown_signal())
         .await
         .context("serving HTTP")?;
+    // the router (and its handles) is gone: stop the follower after its current batch
+    match Arc::try_unwrap(follower) {
+        Ok(follower) => follower.stop(),
+        Err(_) => tracing::warn!("registry follower still referenced at shutdown; not joined"),
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -245,7 +245,7 @@ impl TokenStore {
                 ],
             )
         })?;
-        self.forget_cached();
+        // a new token invalidates no cached answer (only resolved tokens are cached)
         Ok(token)
     }
 
