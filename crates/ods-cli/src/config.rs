@@ -32,6 +32,10 @@ pub struct Config {
     pub rate_limit_burst: u32,
     /// Kafka connection of the distributed services (`[kafka]` table).
     pub kafka: ods_kafka::KafkaConfig,
+    /// The Kafka processor of distributed mode (`[processor]` table).
+    pub processor: ods_runner::ProcessorConfig,
+    /// The ClickHouse store of distributed mode (`[clickhouse]` table).
+    pub clickhouse: ods_clickhouse::ClickHouseConfig,
 }
 
 impl Default for Config {
@@ -47,6 +51,8 @@ impl Default for Config {
             rate_limit_per_minute: 1200,
             rate_limit_burst: 200,
             kafka: ods_kafka::KafkaConfig::default(),
+            processor: ods_runner::ProcessorConfig::default(),
+            clickhouse: ods_clickhouse::ClickHouseConfig::default(),
         }
     }
 }
@@ -96,6 +102,12 @@ impl Config {
         }
         if let Some(v) = env("ODS_KAFKA_BROKERS") {
             config.kafka.brokers = v;
+        }
+        if let Some(v) = env("ODS_CLICKHOUSE_URL") {
+            config.clickhouse.url = v;
+        }
+        if let Some(v) = env("ODS_CLICKHOUSE_DATABASE") {
+            config.clickhouse.database = v;
         }
         if let Some(dir) = data_dir {
             config.data_dir = dir;

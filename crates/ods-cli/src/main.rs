@@ -8,6 +8,7 @@ mod bench;
 mod config;
 mod demo;
 mod distributed;
+mod process;
 mod runner;
 mod server;
 
@@ -47,6 +48,9 @@ enum Command {
     },
     /// Run only the intake API, publishing to Kafka (distributed mode).
     Intake(IntakeArgs),
+    /// Run the stream processor: a consumer-group member applying the notifications topic to
+    /// ClickHouse and writing the rejection and dead-letter topics (distributed mode).
+    Process(ProcessArgs),
     /// Rebuild every aggregate from the log (run while the server is stopped).
     Replay,
     /// Create or upgrade the ClickHouse schema of distributed mode (idempotent).
@@ -71,19 +75,65 @@ struct RunArgs {
 }
 
 #[derive(Args, Debug)]
-struct IntakeArgs {
-    /// Address to serve the intake API on.
-    #[arg(long, env = "ODS_LISTEN")]
-    listen: Option<String>,
+struct KafkaArgs {
     /// Kafka bootstrap brokers, host:port[,host:port...].
     #[arg(long, env = "ODS_KAFKA_BROKERS")]
     kafka_brokers: Option<String>,
     /// Further librdkafka properties (TLS, SASL), repeatable: --kafka-property security.protocol=SASL_SSL.
     #[arg(long = "kafka-property", value_name = "KEY=VALUE")]
     kafka_properties: Vec<String>,
+}
+
+impl KafkaArgs {
+    /// Puts the flags over the configuration file and environment.
+    fn apply(self, config: &mut Config) -> Result<()> {
+        if let Some(brokers) = self.kafka_brokers {
+            config.kafka.brokers = brokers;
+        }
+        for property in &self.kafka_properties {
+            let (key, value) = property
+                .split_once('=')
+                .with_context(|| format!("--kafka-property '{property}' must be KEY=VALUE"))?;
+            config
+                .kafka
+                .properties
+                .insert(key.trim().to_string(), value.trim().to_string());
+        }
+        Ok(())
+    }
+}
+
+#[derive(Args, Debug)]
+struct IntakeArgs {
+    /// Address to serve the intake API on.
+    #[arg(long, env = "ODS_LISTEN")]
+    listen: Option<String>,
+    #[command(flatten)]
+    kafka: KafkaArgs,
     /// Create the notifications topic (with this many partitions) if it does not exist.
     #[arg(long, value_name = "PARTITIONS")]
     create_topic: Option<i32>,
+}
+
+#[derive(Args, Debug)]
+struct ProcessArgs {
+    /// Address to serve /healthz, /readyz and /metrics on.
+    #[arg(long, env = "ODS_LISTEN")]
+    listen: Option<String>,
+    #[command(flatten)]
+    kafka: KafkaArgs,
+    /// ClickHouse HTTP URL, e.g. http://127.0.0.1:8123 (or [clickhouse] url).
+    #[arg(long, env = "ODS_CLICKHOUSE_URL")]
+    clickhouse_url: Option<String>,
+    /// ClickHouse database (or [clickhouse] database; default ods).
+    #[arg(long, env = "ODS_CLICKHOUSE_DATABASE")]
+    database: Option<String>,
+    /// Consumer group (or [processor] group_id; default ods-processor).
+    #[arg(long)]
+    group_id: Option<String>,
+    /// Create the notifications and output topics (with this many partitions) if missing.
+    #[arg(long, value_name = "PARTITIONS")]
+    create_topics: Option<i32>,
 }
 
 #[derive(Args, Debug)]
@@ -189,21 +239,29 @@ fn main() -> Result<()> {
             if let Some(listen) = args.listen {
                 config.listen = listen;
             }
-            if let Some(brokers) = args.kafka_brokers {
-                config.kafka.brokers = brokers;
-            }
-            for property in &args.kafka_properties {
-                let (key, value) = property
-                    .split_once('=')
-                    .with_context(|| format!("--kafka-property '{property}' must be KEY=VALUE"))?;
-                config
-                    .kafka
-                    .properties
-                    .insert(key.trim().to_string(), value.trim().to_string());
-            }
+            args.kafka.apply(&mut config)?;
             config::init_tracing(&config);
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(distributed::run_intake(config, args.create_topic))
+        }
+        Command::Process(args) => {
+            let mut config = config;
+            if let Some(listen) = args.listen {
+                config.listen = listen;
+            }
+            args.kafka.apply(&mut config)?;
+            if let Some(url) = args.clickhouse_url {
+                config.clickhouse.url = url;
+            }
+            if let Some(database) = args.database {
+                config.clickhouse.database = database;
+            }
+            if let Some(group) = args.group_id {
+                config.processor.group_id = group;
+            }
+            config::init_tracing(&config);
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(process::run_process(config, args.create_topics))
         }
         Command::Generate(args) => generate(args),
         Command::Tokens { command } => tokens(&config, command),

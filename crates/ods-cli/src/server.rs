@@ -18,6 +18,7 @@ use ods_intake::{
 use ods_log::EmbeddedLog;
 use ods_processor::Processor;
 use ods_query::QueryState;
+use ods_runner::{embedded, ProcessorMetrics};
 use ods_store::EmbeddedStore;
 use ods_validation::Limits;
 use prometheus::Registry;
@@ -25,7 +26,6 @@ use tokio::sync::watch;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
-use crate::runner::{self, ProcessorMetrics};
 
 #[derive(Clone)]
 struct OpsState {
@@ -86,7 +86,7 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
     let address = listener.local_addr()?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let processor_task = tokio::spawn(runner::run(
+    let processor_task = tokio::spawn(embedded::run(
         log.clone(),
         store.clone(),
         processor,
@@ -211,9 +211,10 @@ pub(crate) async fn shutdown_signal() {
 async fn readyz(State(ops): State<OpsState>) -> Response {
     let log_writer = ops.log.is_open();
     let store = ops.store.clone();
-    let store_ok = tokio::task::spawn_blocking(move || store.checkpoint(runner::SOURCE).is_ok())
-        .await
-        .unwrap_or(false);
+    let store_ok =
+        tokio::task::spawn_blocking(move || store.checkpoint(embedded::EMBEDDED_SOURCE).is_ok())
+            .await
+            .unwrap_or(false);
     let ready = log_writer && store_ok;
     let body = serde_json::json!({
         "ready": ready,

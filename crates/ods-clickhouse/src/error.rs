@@ -73,6 +73,9 @@ pub enum ClickHouseError {
         /// Why.
         reason: String,
     },
+    /// The batch's outlet (the output topics) failed before anything was written.
+    #[error("batch outlet: {0}")]
+    Outlet(#[source] StoreError),
     /// A migration failed.
     #[error("clickhouse migration {version} ({name}): {source}")]
     Migration {
@@ -100,6 +103,7 @@ impl ClickHouseError {
         match self {
             ClickHouseError::Request { class, .. } => *class == ErrorClass::Retryable,
             ClickHouseError::Exhausted { .. } => true,
+            ClickHouseError::Outlet(e) => e.is_retryable(),
             ClickHouseError::Migration { source, .. } => classify(source) == ErrorClass::Retryable,
             ClickHouseError::RowRejected { .. }
             | ClickHouseError::Config(_)

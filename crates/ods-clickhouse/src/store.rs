@@ -1,6 +1,7 @@
 //! The ClickHouse implementation of [`AnalyticsStore`].
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -8,7 +9,8 @@ use clickhouse::{Client, Row};
 use ods_log::LogRecord;
 use ods_processor::{Contribution, Decision, NotificationState, Processor};
 use ods_store::{
-    AnalyticsStore, BatchStats, CellKey, CountQuery, NotificationView, StoreError, Totals,
+    AnalyticsStore, BatchOutputs, BatchStats, CellKey, CountQuery, NotificationView, Outlet,
+    StoreError, Totals,
 };
 use serde::Deserialize;
 use tracing::Instrument;
@@ -74,6 +76,7 @@ pub struct ClickHouseStore {
     caps: Capabilities,
     writer: Writer,
     max_ids_per_query: usize,
+    outlet: Option<Arc<dyn Outlet>>,
 }
 
 #[derive(Row, Deserialize)]
@@ -142,12 +145,20 @@ impl ClickHouseStore {
             caps,
             writer,
             max_ids_per_query: config.max_ids_per_query.max(1),
+            outlet: None,
         })
     }
 
     /// Records inserts in these metrics.
     pub fn with_metrics(mut self, metrics: StoreMetrics) -> ClickHouseStore {
         self.writer = self.writer.with_metrics(metrics);
+        self
+    }
+
+    /// Emits every batch's rejections and dead letters (and validated versions, when the outlet
+    /// wants them) through `outlet` before writing the batch (see [`Outlet`]).
+    pub fn with_outlet(mut self, outlet: Arc<dyn Outlet>) -> ClickHouseStore {
+        self.outlet = Some(outlet);
         self
     }
 
@@ -268,6 +279,8 @@ impl ClickHouseStore {
         // the stored states, then the batch's own newer states as it goes
         let mut states = self.load_states(&ids).await?;
         let mut rows = BatchRows::default();
+        let mut outputs = BatchOutputs::default();
+        let wants_validated = self.outlet.as_ref().is_some_and(|o| o.wants_validated());
         let now_ms = now.timestamp_millis();
         for (record, event) in todo.iter().zip(decoded) {
             stats.records += 1;
@@ -294,7 +307,26 @@ impl ClickHouseStore {
             if let Some((id, state)) = new_state {
                 states.insert(id, state);
             }
+            if self.outlet.is_some() {
+                match decision {
+                    Decision::Count { validated, .. } if wants_validated => {
+                        outputs.validated.push(*validated)
+                    }
+                    Decision::Reject { rejection, .. } => outputs.rejections.push(*rejection),
+                    Decision::DeadLetter(dead) => outputs.dead_letters.push(*dead),
+                    _ => {}
+                }
+            }
             stats.next_offset = offset + 1;
+        }
+        // the outlet first: a stored decision has always been emitted (see `Outlet`)
+        if let Some(outlet) = &self.outlet {
+            if !outputs.is_empty() {
+                outlet
+                    .emit(outputs)
+                    .await
+                    .map_err(ClickHouseError::Outlet)?;
+            }
         }
         // derived rows first, states last, position after all data (see the crate docs)
         self.writer.insert(&rows.contributions).await?;
@@ -448,7 +480,7 @@ impl BatchRows {
                     source_offset: offset,
                     rejected_at_ms: rejection.rejected_at,
                 });
-                stats.rejected += 1;
+                stats.count_rejection(rejection);
                 Ok(Some((id, state.clone())))
             }
             Decision::Withdraw { state, .. } => {

@@ -8,7 +8,6 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
-use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use ods_clickhouse::{
@@ -16,18 +15,14 @@ use ods_clickhouse::{
 };
 use ods_codelists::reference::ReferenceData;
 use ods_codelists::CodeLists;
-use ods_generator::{DemoRecord, GeneratorConfig};
+use ods_generator::events::{demo_events, DemoEvents};
+use ods_generator::GeneratorConfig;
 use ods_log::LogRecord;
-use ods_model::{
-    Affiliation, Event, NotificationAmended, NotificationFiled, NotificationId,
-    NotificationWithdrawn, Period, ReporterPseudonym, WithdrawalReason, ZeroReport,
-};
 use ods_processor::Processor;
 use ods_store::{
     AnalyticsStore, CountCell, CountQuery, Dimension, EmbeddedStore, NotificationView, Summary,
 };
-use ods_validation::{validate_notification, Limits};
-use uuid::Uuid;
+use ods_validation::Limits;
 
 const SOURCE: &str = "ods.notifications.v1";
 const PARTITION: i32 = 3;
@@ -52,15 +47,6 @@ fn processor() -> Processor {
     Processor::new(Arc::new(CodeLists::bundled().unwrap()), Limits::default())
 }
 
-fn pseudonym(big: &str) -> ReporterPseudonym {
-    // a stable stand-in for the keyed HMAC of intake (FNV-1a, twice)
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in big.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
-    }
-    ReporterPseudonym::from_hex(&format!("{h:016x}{:016x}", h.rotate_left(17))).unwrap()
-}
-
 struct DemoLog {
     records: Vec<LogRecord>,
     ids: Vec<String>,
@@ -81,108 +67,8 @@ fn demo_log() -> &'static DemoLog {
             ..GeneratorConfig::default()
         };
         let demo = ods_generator::generate(&cfg, &lists, &reference).unwrap();
-        let mut filed: HashMap<
-            String,
-            (
-                NotificationId,
-                ReporterPseudonym,
-                u32,
-                chrono::DateTime<chrono::Utc>,
-            ),
-        > = HashMap::new();
-        let mut events = Vec::new();
-        let mut ids = Vec::new();
-        for (i, record) in demo.iter().enumerate() {
-            let event = match record {
-                DemoRecord::Notification {
-                    reference,
-                    big,
-                    at,
-                    body,
-                    ..
-                } => {
-                    let Ok(mut n) =
-                        validate_notification(body, &lists, at.date_naive(), &Limits::default())
-                    else {
-                        continue; // intake refuses it
-                    };
-                    if i % 41 == 0 {
-                        n.diagnosis_code = "L111".into(); // the processor rejects complaint codes
-                    }
-                    let id = NotificationId(Uuid::from_u128(i as u128 + 1));
-                    ids.push(id.to_string());
-                    filed.insert(reference.clone(), (id, pseudonym(big), 1, *at));
-                    Event::Filed(NotificationFiled {
-                        event_id: Uuid::from_u128(1 << 64 | i as u128),
-                        notification_id: id,
-                        reporter: pseudonym(big),
-                        notified_at: *at,
-                        notification: n,
-                    })
-                }
-                DemoRecord::Amendment {
-                    reference,
-                    at,
-                    body,
-                    ..
-                } => {
-                    let Some(f) = filed.get_mut(reference) else {
-                        continue;
-                    };
-                    let Ok(n) =
-                        validate_notification(body, &lists, at.date_naive(), &Limits::default())
-                    else {
-                        continue;
-                    };
-                    f.2 += 1;
-                    Event::Amended(NotificationAmended {
-                        event_id: Uuid::from_u128(2 << 64 | i as u128),
-                        notification_id: f.0,
-                        version: f.2,
-                        reporter: f.1.clone(),
-                        notified_at: f.3,
-                        amended_at: *at,
-                        notification: n,
-                    })
-                }
-                DemoRecord::Withdrawal {
-                    reference,
-                    at,
-                    reason,
-                    ..
-                } => {
-                    let Some(f) = filed.get_mut(reference) else {
-                        continue;
-                    };
-                    f.2 += 1;
-                    Event::Withdrawn(NotificationWithdrawn {
-                        event_id: Uuid::from_u128(3 << 64 | i as u128),
-                        notification_id: f.0,
-                        version: f.2,
-                        reporter: f.1.clone(),
-                        withdrawn_at: *at,
-                        reason: WithdrawalReason::parse(reason).unwrap(),
-                    })
-                }
-                DemoRecord::ZeroReport {
-                    big,
-                    at,
-                    period,
-                    service_id,
-                    ..
-                } => Event::ZeroReport(ZeroReport {
-                    event_id: Uuid::from_u128(4 << 64 | i as u128),
-                    reporter: pseudonym(big),
-                    affiliation: match service_id {
-                        Some(s) => Affiliation::Service(s.clone()),
-                        None => Affiliation::SelfEmployed,
-                    },
-                    period: Period::parse(period).unwrap(),
-                    reported_at: *at,
-                }),
-            };
-            events.push(event);
-        }
+        // the processor rejects the complaint code planted in every 41st filing
+        let DemoEvents { events, ids } = demo_events(&demo, &lists, Some(41));
         let mut payloads: Vec<Vec<u8>> = events
             .iter()
             .map(|e| ods_wire::encode_event(e).unwrap().1)

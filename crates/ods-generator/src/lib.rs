@@ -19,6 +19,7 @@
 //! Records carry a synthetic BIG number per doctor (`big`), as a doctor's system would send it;
 //! the loader pseudonymises it at intake like any other.
 
+pub mod events;
 mod generate;
 pub mod profile;
 mod rng;

@@ -25,6 +25,14 @@ pub enum KafkaSinkError {
         #[source]
         source: KafkaError,
     },
+    /// Reading a topic failed.
+    #[error("could not read topic `{topic}`: {reason}")]
+    Read {
+        /// The topic.
+        topic: String,
+        /// Why.
+        reason: String,
+    },
     /// Creating a topic failed (other than "already exists").
     #[error("could not create topic `{topic}`: {reason}")]
     CreateTopic {

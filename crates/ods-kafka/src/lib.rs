@@ -47,6 +47,7 @@ mod admin;
 mod config;
 mod error;
 mod follower;
+mod read;
 mod sink;
 
 pub use admin::{
@@ -58,4 +59,5 @@ pub use config::{
 };
 pub use error::KafkaSinkError;
 pub use follower::{follower_config, registry_source, RegistryFollower};
+pub use read::{read_topic_to_end, TopicRecord};
 pub use sink::{producer_config, KafkaSink, DELIVERY_REPORT_GRACE};

@@ -10,6 +10,7 @@
 use async_trait::async_trait;
 use ods_log::LogRecord;
 use ods_processor::Processor;
+use ods_wire::records::{DeadLetter, NotificationRejected, NotificationValidated};
 use serde::Serialize;
 
 use crate::disclosure;
@@ -31,6 +32,40 @@ pub struct Totals {
     pub reporters: i64,
     /// Undecodable records set aside.
     pub dead_letters: i64,
+}
+
+/// What one batch decided that also leaves the store: the records of the distributed mode's
+/// output topics (`ods.validated.v1`, `ods.rejections.v1`, `ods.deadletter.v1`). In embedded
+/// mode the store's own `rejections` and `dead_letters` tables are their only home.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BatchOutputs {
+    /// Validated versions (only when [`Outlet::wants_validated`]).
+    pub validated: Vec<NotificationValidated>,
+    /// Rejected versions, with the original event and reasons.
+    pub rejections: Vec<NotificationRejected>,
+    /// Undecodable records.
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+impl BatchOutputs {
+    /// Whether there is nothing to emit.
+    pub fn is_empty(&self) -> bool {
+        self.validated.is_empty() && self.rejections.is_empty() && self.dead_letters.is_empty()
+    }
+}
+
+/// Where a store sends a batch's [`BatchOutputs`]. A store calls [`Outlet::emit`] after
+/// deciding a batch and **before writing any of it**, and fails the batch when the outlet
+/// fails; so every stored decision was emitted first (at-least-once on the outlet: a batch that
+/// fails later and is processed again emits again; consumers recognise the copy by source
+/// partition and offset).
+#[async_trait]
+pub trait Outlet: Send + Sync {
+    /// Whether the store should hand over validated versions too (they are copied only then).
+    fn wants_validated(&self) -> bool;
+
+    /// Emits the outputs; resolves `Ok` only once all of them are durably written.
+    async fn emit(&self, outputs: BatchOutputs) -> Result<(), StoreError>;
 }
 
 /// What the processor runner and the query API need from an analytics store.

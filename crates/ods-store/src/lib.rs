@@ -24,7 +24,7 @@ pub mod disclosure;
 mod queries;
 mod store;
 
-pub use api::{AnalyticsStore, Totals};
+pub use api::{AnalyticsStore, BatchOutputs, Outlet, Totals};
 pub use queries::{CellKey, CountCell, CountQuery, Dimension, NotificationView, Summary};
 pub use store::{rejection_reasons_json, BatchStats, EmbeddedStore, StoreError};
 

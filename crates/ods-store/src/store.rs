@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -7,6 +8,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use ods_log::LogRecord;
 use ods_processor::{Contribution, Decision, NotificationState, Processor};
+use ods_wire::records::NotificationRejected;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 /// Failures of the store.
@@ -74,6 +76,21 @@ pub struct BatchStats {
     pub dead_letters: usize,
     /// The next offset to read.
     pub next_offset: i64,
+    /// Rejected versions per rule id (a version breaking two rules counts under both).
+    pub rejected_by_rule: BTreeMap<String, usize>,
+}
+
+impl BatchStats {
+    /// Counts one rejected version, under each distinct rule it broke.
+    pub fn count_rejection(&mut self, rejection: &NotificationRejected) {
+        self.rejected += 1;
+        let mut rules: Vec<&str> = rejection.reasons.iter().map(|r| r.rule.as_str()).collect();
+        rules.sort_unstable();
+        rules.dedup();
+        for rule in rules {
+            *self.rejected_by_rule.entry(rule.to_string()).or_default() += 1;
+        }
+    }
 }
 
 /// The embedded store: one writer connection (the processor) and one reader (queries).
@@ -391,7 +408,7 @@ fn apply(
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![id, rejection.version, rejection.reporter_pseudonym, reasons, offset, rejection.rejected_at],
             )?;
-            stats.rejected += 1;
+            stats.count_rejection(rejection);
         }
         Decision::Withdraw { state, retract } => {
             if let Some(old) = retract {

@@ -1,0 +1,538 @@
+//! The Kafka runner of `ods process`: a consumer-group member that feeds the records of its
+//! partitions, in order, into an [`AnalyticsStore`].
+//!
+//! # Why every aggregate is counted exactly once
+//!
+//! *Positions live in the store, with the data* (Quickwit's design). The store keeps the next
+//! offset per (source, partition) and writes it only after the batch's data
+//! ([`AnalyticsStore::apply_batch`]); records before the stored position are ignored, and a
+//! batch applied again (after a crash part-way) writes the same rows again, which changes no
+//! answer (`ods-clickhouse` explains why). So the runner only has to make sure no record after
+//! the stored position is *skipped*:
+//!
+//! * **On assignment** the runner reads the stored position of every assigned partition and
+//!   assigns the partition *at that offset* (inside the rebalance callback, before any fetch).
+//!   A partition the store has never seen starts at the beginning of the log. The group's
+//!   committed offsets are not used to decide where to start.
+//! * **Batches are applied on the polling thread.** Rebalance callbacks run inside `poll`, so
+//!   when a partition is revoked no batch of it is being applied; records of a revoked (or
+//!   re-assigned) partition that were polled but not yet applied are dropped, and the new owner
+//!   starts from the store's position. Rebalancing is eager (`range,roundrobin`, classic
+//!   protocol): every assignment re-places *all* owned partitions at their stored positions,
+//!   so nothing polled and dropped is lost.
+//! * **A failed batch is retried, never skipped**: nothing after it of that partition is
+//!   applied until it succeeds (or the partition moves to another member, which starts from the
+//!   same stored position).
+//! * **Undecodable records** are decided as dead letters (stored, and sent to the dead-letter
+//!   topic) and never stop a partition.
+//! * Offsets are also committed to the group (`enable.auto.offset.store=false`; an offset is
+//!   stored for commit only after the store confirmed the batch), for the lag tools that read
+//!   group offsets. They are informational.
+//!
+//! Two members briefly owning one partition (a zombie after a session timeout) is harmless for
+//! the same reason a crash is: both decide from the stored states and write identical,
+//! offset-versioned rows; the position only moves forward.
+//!
+//! The notifications topic's partition count must not change while data is in it: the order of
+//! a notification's versions is the order of one partition (all share its id as key).
+//!
+//! # Shutdown
+//! [`KafkaRunner::stop`] lets the current batch finish, commits the stored offsets and leaves the
+//! group (the revocation runs on the runner's thread).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ods_kafka::KafkaConfig;
+use ods_log::LogRecord;
+use ods_processor::Processor;
+use ods_store::AnalyticsStore;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::Message;
+use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio::runtime::Handle;
+
+use crate::config::ProcessorConfig;
+use crate::error::RunnerError;
+use crate::metrics::ProcessorMetrics;
+
+/// Properties the runner sets itself; `[kafka.properties]` may not override them.
+pub const RUNNER_MANAGED_PROPERTIES: &[&str] = &[
+    "group.id",
+    "enable.auto.offset.store",
+    "auto.offset.reset",
+    "statistics.interval.ms",
+    "partition.assignment.strategy",
+    "group.protocol",
+];
+
+/// How often a position lookup is tried in the rebalance callback before falling back.
+const POSITION_ATTEMPTS: u32 = 5;
+
+/// The store's name of the Kafka source `topic` (positions are per (source, partition)).
+pub fn kafka_source(topic: &str) -> String {
+    format!("kafka:{topic}")
+}
+
+/// The consumer settings of the runner: pass-through properties (TLS, SASL), then its own.
+pub fn consumer_config(kafka: &KafkaConfig, config: &ProcessorConfig) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    for (key, value) in &kafka.properties {
+        client.set(key, value);
+    }
+    client
+        .set("bootstrap.servers", &kafka.brokers)
+        .set("group.id", &config.group_id)
+        .set("enable.auto.commit", "true")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("allow.auto.create.topics", "false")
+        .set("statistics.interval.ms", config.lag_interval_ms.to_string())
+        // eager rebalancing: every assignment re-places all owned partitions at the store's
+        // positions, so dropping polled-but-unapplied records at a rebalance loses nothing
+        .set("group.protocol", "classic")
+        .set("partition.assignment.strategy", "range,roundrobin");
+    client
+}
+
+/// What the runner's thread and its owner share.
+struct Shared {
+    stop: AtomicBool,
+    /// Bumped on every assignment change; a batch polled under an older generation is dropped.
+    generation: AtomicU64,
+    assigned: Mutex<BTreeSet<i32>>,
+    /// Whether the member has been assigned partitions at least once since it started.
+    joined: AtomicBool,
+    /// Epoch milliseconds of the last poll round (liveness).
+    last_poll_ms: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The consumer context: places assigned partitions at the store's positions, and reports lag.
+struct RunnerContext {
+    topic: String,
+    source: String,
+    store: Arc<dyn AnalyticsStore>,
+    runtime: Handle,
+    shared: Arc<Shared>,
+    metrics: ProcessorMetrics,
+}
+
+impl ClientContext for RunnerContext {
+    fn stats(&self, statistics: Statistics) {
+        let assigned = lock(&self.shared.assigned).clone();
+        let lags: Vec<(i32, i64)> = statistics
+            .topics
+            .get(&self.topic)
+            .map(|topic| {
+                topic
+                    .partitions
+                    .iter()
+                    .filter(|(p, _)| assigned.contains(p))
+                    .map(|(p, stats)| (*p, stats.consumer_lag_stored.max(0)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.metrics.set_lags(&lags);
+    }
+}
+
+impl RunnerContext {
+    /// The stored position of `partition`, retried briefly; `None` if the store cannot say.
+    fn stored_position(&self, partition: i32) -> Option<i64> {
+        let mut wait = Duration::from_millis(200);
+        for attempt in 1..=POSITION_ATTEMPTS {
+            match self
+                .runtime
+                .block_on(self.store.position(&self.source, partition))
+            {
+                Ok(position) => return Some(position),
+                Err(e) => {
+                    tracing::warn!(partition, attempt, error = %e, "cannot read the stored position");
+                    std::thread::sleep(wait);
+                    wait *= 2;
+                }
+            }
+        }
+        None
+    }
+
+    fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
+        let partitions: Vec<(String, i32)> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_string(), e.partition()))
+            .collect();
+        let mut placed = BTreeSet::new();
+        for (topic, partition) in &partitions {
+            let offset = match self.stored_position(*partition) {
+                Some(0) => Offset::Beginning,
+                Some(position) => Offset::Offset(position),
+                None => {
+                    // The store is unreachable: starting at the group's committed offset is
+                    // safe (offsets are committed only after the store confirmed), and the
+                    // store ignores records before its own position.
+                    tracing::error!(
+                        partition,
+                        "store unreachable at assignment; starting at the committed offset"
+                    );
+                    Offset::Stored
+                }
+            };
+            if let Err(e) = tpl.set_partition_offset(topic, *partition, offset) {
+                tracing::error!(partition, error = %e, "cannot place the partition");
+            }
+            tracing::info!(topic = %topic, partition, offset = ?offset, "partition assigned");
+            placed.insert(*partition);
+        }
+        if let Err(e) = consumer.assign(tpl) {
+            tracing::error!(error = %e, "assignment failed");
+            self.metrics.rebalanced("error");
+            return;
+        }
+        *lock(&self.shared.assigned) = placed;
+        self.shared.generation.fetch_add(1, Ordering::AcqRel);
+        self.shared.joined.store(true, Ordering::Release);
+        self.metrics.rebalanced("assign");
+    }
+
+    fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
+        let revoked: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+        tracing::info!(partitions = ?revoked, "partitions revoked");
+        // Commit what the store has confirmed before handing the partitions over.
+        if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+            tracing::debug!(error = %e, "no offsets committed at revocation");
+        }
+        if let Err(e) = consumer.unassign() {
+            tracing::error!(error = %e, "unassignment failed");
+        }
+        lock(&self.shared.assigned).clear();
+        self.shared.generation.fetch_add(1, Ordering::AcqRel);
+        self.metrics.rebalanced("revoke");
+    }
+}
+
+impl ConsumerContext for RunnerContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => self.assign(consumer, tpl),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => self.revoke(consumer, tpl),
+            other => {
+                tracing::error!(error = ?other, "rebalance error; giving up the assignment");
+                let _ = consumer.unassign();
+                lock(&self.shared.assigned).clear();
+                self.shared.generation.fetch_add(1, Ordering::AcqRel);
+                self.metrics.rebalanced("error");
+            }
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "offset commit failed (informational; positions are in the store)");
+        }
+    }
+}
+
+/// A running consumer-group member; see the module docs.
+pub struct KafkaRunner {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// What the runner's thread needs.
+struct Worker {
+    consumer: BaseConsumer<RunnerContext>,
+    topic: String,
+    source: String,
+    store: Arc<dyn AnalyticsStore>,
+    processor: Arc<Processor>,
+    runtime: Handle,
+    shared: Arc<Shared>,
+    metrics: ProcessorMetrics,
+    max_records: usize,
+    max_wait: Duration,
+}
+
+impl KafkaRunner {
+    /// Joins the group of `config.group_id` on `kafka.topic` and starts processing on a thread
+    /// of its own. Must be called inside a tokio runtime (the store is async).
+    pub fn start(
+        kafka: &KafkaConfig,
+        config: &ProcessorConfig,
+        store: Arc<dyn AnalyticsStore>,
+        processor: Arc<Processor>,
+        metrics: ProcessorMetrics,
+    ) -> Result<KafkaRunner, RunnerError> {
+        kafka.validate()?;
+        config.validate()?;
+        if let Some(key) = kafka
+            .properties
+            .keys()
+            .find(|k| RUNNER_MANAGED_PROPERTIES.contains(&k.as_str()))
+        {
+            return Err(RunnerError::InvalidConfig {
+                key: "kafka.properties".into(),
+                reason: format!("`{key}` is set by the processor itself; remove it (the group is `[processor] group_id`)"),
+            });
+        }
+        let runtime = Handle::try_current().map_err(|_| {
+            RunnerError::Task("the Kafka runner must be started inside a tokio runtime".into())
+        })?;
+        let shared = Arc::new(Shared {
+            stop: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
+            assigned: Mutex::new(BTreeSet::new()),
+            joined: AtomicBool::new(false),
+            last_poll_ms: AtomicU64::new(now_ms()),
+        });
+        let source = kafka_source(&kafka.topic);
+        let context = RunnerContext {
+            topic: kafka.topic.clone(),
+            source: source.clone(),
+            store: store.clone(),
+            runtime: runtime.clone(),
+            shared: shared.clone(),
+            metrics: metrics.clone(),
+        };
+        let consumer: BaseConsumer<RunnerContext> = consumer_config(kafka, config)
+            .create_with_context(context)
+            .map_err(|source| RunnerError::Client {
+                what: "consumer",
+                source,
+            })?;
+        consumer
+            .subscribe(&[kafka.topic.as_str()])
+            .map_err(|source| RunnerError::Client {
+                what: "subscribe",
+                source,
+            })?;
+        let worker = Worker {
+            consumer,
+            topic: kafka.topic.clone(),
+            source,
+            store,
+            processor,
+            runtime,
+            shared: shared.clone(),
+            metrics,
+            max_records: config.batch_max_records,
+            max_wait: config.batch_max_wait(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("ods-processor".into())
+            .spawn(move || worker.run())
+            .map_err(|e| RunnerError::Task(format!("cannot start the processor thread: {e}")))?;
+        tracing::info!(topic = %kafka.topic, group = %config.group_id, "processor joined the consumer group");
+        Ok(KafkaRunner {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// The partitions this member owns now.
+    pub fn assigned_partitions(&self) -> Vec<i32> {
+        lock(&self.shared.assigned).iter().copied().collect()
+    }
+
+    /// Whether the member has been given partitions since it started.
+    pub fn has_joined(&self) -> bool {
+        self.shared.joined.load(Ordering::Acquire)
+    }
+
+    /// Milliseconds since the last poll round (a stuck store shows here).
+    pub fn since_last_poll_ms(&self) -> u64 {
+        now_ms().saturating_sub(self.shared.last_poll_ms.load(Ordering::Acquire))
+    }
+
+    /// Whether the thread is still running.
+    pub fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// Stops after the current batch, commits, leaves the group and waits for the thread.
+    pub fn stop(mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("processor thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for KafkaRunner {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+    }
+}
+
+impl Worker {
+    fn stopped(&self) -> bool {
+        self.shared.stop.load(Ordering::Acquire)
+    }
+
+    fn generation(&self) -> u64 {
+        self.shared.generation.load(Ordering::Acquire)
+    }
+
+    /// Polls until `max_records` records or `max_wait`; returns them by partition, in order,
+    /// all of the current generation (records polled before an assignment change are dropped).
+    fn poll_batch(&self) -> BTreeMap<i32, Vec<LogRecord>> {
+        let mut batch: BTreeMap<i32, Vec<LogRecord>> = BTreeMap::new();
+        let mut count = 0usize;
+        let mut generation = self.generation();
+        let deadline = Instant::now() + self.max_wait;
+        while count < self.max_records && !self.stopped() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let polled = self.consumer.poll(left);
+            self.shared.last_poll_ms.store(now_ms(), Ordering::Release);
+            if self.generation() != generation {
+                // a rebalance ran inside poll: the partitions may have moved or been re-placed
+                batch.clear();
+                count = 0;
+                generation = self.generation();
+            }
+            match polled {
+                Some(Ok(message)) => {
+                    if !lock(&self.shared.assigned).contains(&message.partition()) {
+                        continue;
+                    }
+                    batch
+                        .entry(message.partition())
+                        .or_default()
+                        .push(LogRecord {
+                            topic: self.topic.clone(),
+                            offset: message.offset(),
+                            key: message
+                                .key()
+                                .map(|k| String::from_utf8_lossy(k).into_owned())
+                                .unwrap_or_default(),
+                            // a record without payload is decided as a dead letter
+                            payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                            appended_at_ms: message.timestamp().to_millis().unwrap_or(0),
+                        });
+                    count += 1;
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "consumer error; librdkafka retries");
+                }
+                None => {}
+            }
+            if left.is_zero() {
+                break;
+            }
+        }
+        batch
+    }
+
+    /// Applies one partition's records, retrying until they are applied, the partition moves,
+    /// or the runner stops. Returns whether they were applied.
+    fn apply(&self, partition: i32, records: Vec<LogRecord>, generation: u64) -> bool {
+        let first = records.first().map(|r| r.offset).unwrap_or(0);
+        let last = records.last().map(|r| r.offset).unwrap_or(0);
+        let span = tracing::info_span!(
+            "process_batch",
+            partition,
+            first_offset = first,
+            last_offset = last,
+            records = records.len()
+        );
+        let _entered = span.enter();
+        let mut failures = 0u32;
+        loop {
+            let started = Instant::now();
+            let result = self.runtime.block_on(self.store.apply_batch(
+                &self.source,
+                partition,
+                &self.processor,
+                records.clone(),
+            ));
+            match result {
+                Ok(stats) => {
+                    self.metrics
+                        .batch_applied(&stats, started.elapsed().as_secs_f64());
+                    if let Err(e) =
+                        self.consumer
+                            .store_offset(&self.topic, partition, stats.next_offset)
+                    {
+                        tracing::debug!(error = %e, "offset not stored for commit (informational)");
+                    }
+                    tracing::debug!(
+                        next_offset = stats.next_offset,
+                        validated = stats.validated,
+                        rejected = stats.rejected,
+                        skipped = stats.skipped,
+                        "batch applied"
+                    );
+                    return true;
+                }
+                Err(e) => {
+                    failures += 1;
+                    let retryable = e.is_retryable();
+                    self.metrics.batch_failed(retryable);
+                    let wait = if retryable {
+                        Duration::from_millis(200 * u64::from(failures.min(25)))
+                    } else {
+                        Duration::from_secs(30)
+                    };
+                    tracing::error!(error = %e, retryable, retry_in_ms = wait.as_millis() as u64, "batch not applied; nothing after it in this partition is applied until it is");
+                    let until = Instant::now() + wait;
+                    while Instant::now() < until {
+                        if self.stopped() {
+                            return false;
+                        }
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    if self.generation() != generation {
+                        // not polling while retrying: a rebalance cannot have happened here,
+                        // but a future change of this loop must not apply a moved partition
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
+    fn run(self) {
+        while !self.stopped() {
+            let generation = self.generation();
+            let batch = self.poll_batch();
+            for (partition, records) in batch {
+                if !self.apply(partition, records, generation) {
+                    break;
+                }
+            }
+        }
+        // graceful: the last batch is applied; commit it and leave the group
+        if let Err(e) = self.consumer.commit_consumer_state(CommitMode::Sync) {
+            tracing::debug!(error = %e, "no offsets committed at shutdown");
+        }
+        self.consumer.unsubscribe();
+        // serve the revocation so the group rebalances at once
+        let _ = self.consumer.poll(Duration::from_millis(100));
+        tracing::info!("processor stopped and left the group");
+    }
+}
