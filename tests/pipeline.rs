@@ -425,6 +425,59 @@ fn generate_is_byte_identical_per_seed() {
 }
 
 #[test]
+fn ods_analyze_runs_a_method_with_r_named_options_and_names_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("weekly.csv");
+    std::fs::write(
+        &input,
+        "date,count\n2024-01-01,3\n2024-01-08,2\n2024-01-15,4\n2024-01-22,3\n2024-01-29,2\n2024-02-05,12\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(ODS)
+            .args(["analyze"])
+            .args(args)
+            .env_remove("RUST_BACKTRACE")
+            .output()
+            .unwrap()
+    };
+    let path = input.to_str().unwrap();
+    let out = run(&["ears-c1", "--input", path, "--baseline", "3"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("date,count,upperbound,alarm"), "{text}");
+    assert!(text.contains("2024-02-05,12,6.0902323"), "{text}");
+    assert!(text.trim_end().ends_with(",true,3,1"), "{text}");
+
+    let out = run(&[
+        "ears-c1",
+        "--input",
+        path,
+        "--baseline",
+        "3",
+        "--format",
+        "json",
+    ]);
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 6);
+
+    let out = run(&["ears-c1", "--input", path, "--w", "3"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("`w`") && err.contains("does not apply to ears-c1"),
+        "{err}"
+    );
+
+    std::fs::write(&input, "date,count\n2024-01-01,3\n2024-01-08,-2\n").unwrap();
+    let out = run(&["ears-c1", "--input", path, "--baseline", "3"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("line 3") && err.contains("\"-2\""), "{err}");
+    assert!(out.stdout.is_empty(), "nothing is written on an error");
+}
+
+#[test]
 fn a_malformed_code_list_stops_startup_with_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let lists = dir.path().join("lists");

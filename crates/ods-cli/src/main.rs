@@ -57,6 +57,9 @@ enum Command {
     Migrate(MigrateArgs),
     /// List the validation rules with their stable ids.
     Rules,
+    /// Run a statistical method on your own CSV data (count series, 2x2 tables, report-level
+    /// rows); options follow R surveillance's `control` names in kebab case, with R's defaults.
+    Analyze(AnalyzeArgs),
     /// Measure a stage against a baseline in the same run (loopback only).
     Bench {
         #[command(subcommand)]
@@ -147,6 +150,37 @@ struct MigrateArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(after_long_help = ANALYZE_HELP)]
+struct AnalyzeArgs {
+    /// The method.
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(ods_analyze::Method::NAMES))]
+    method: String,
+    /// Input CSV file ('-' for standard input).
+    #[arg(long)]
+    input: PathBuf,
+    /// Output format.
+    #[arg(long, default_value = "csv", value_parser = ["csv", "json"])]
+    format: String,
+    /// Output file ('-' for standard output).
+    #[arg(long, default_value = "-")]
+    output: PathBuf,
+}
+
+const ANALYZE_HELP: &str = "Inputs (CSV with a header row):
+  ears-c1, ears-c2, ears-c3, farrington, farrington-flexible, cusum:
+      date,count            one row per week, month or day, ISO dates, no gaps
+  poisson-ci: observed[,population]     sir: observed,expected     chapman: n1,n2,m
+  prr, ror, ic: a,b,c,d (extra leading columns are carried through), or
+      report_id,exposure,diagnosis[,stratum] (one row per pair out)
+  ebgm: report_id,exposure,diagnosis[,stratum] or N,E cells
+
+Output: the input columns and the method's columns (series: at least upperbound,alarm);
+a cell the method cannot fill is empty (CSV) or null (JSON).
+
+Example:
+  ods analyze farrington --input weekly.csv --b 3 --w 2 --alpha 0.01 --format json";
+
+#[derive(Args, Debug)]
 struct GenerateArgs {
     /// First year.
     #[arg(long, default_value_t = 2014)]
@@ -221,8 +255,51 @@ struct CreateTokenArgs {
     label: String,
 }
 
+/// The command line: the derived one, plus one `--NAME VALUE` flag per option of
+/// `ods analyze` (named and documented by `ods-analyze`).
+fn command_line() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command().mut_subcommand("analyze", |mut analyze| {
+        for name in ods_analyze::all_option_names() {
+            let mut users = Vec::new();
+            let mut spec = None;
+            for method in ods_analyze::Method::ALL {
+                if let Some(s) = method.options().iter().find(|s| s.name == name) {
+                    users.push(format!("{} (default {})", method.name(), s.default));
+                    spec.get_or_insert(*s);
+                }
+            }
+            let help = match spec {
+                Some(s) => format!("{}; R: {}; {}", s.help, s.r_name, users.join(", ")),
+                None => String::new(),
+            };
+            analyze = analyze.arg(
+                clap::Arg::new(name)
+                    .long(name)
+                    .value_name("VALUE")
+                    .help(help)
+                    .help_heading("Method options"),
+            );
+        }
+        analyze
+    })
+}
+
 fn main() -> Result<()> {
-    let cli = Cli::parse();
+    use clap::FromArgMatches;
+    let matches = command_line().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Command::Analyze(args) = &cli.command {
+        let mut options = ods_analyze::Options::new();
+        if let Some(sub) = matches.subcommand_matches("analyze") {
+            for name in ods_analyze::all_option_names() {
+                if let Some(value) = sub.get_one::<String>(name) {
+                    options.set(name, value)?;
+                }
+            }
+        }
+        return analyze(args, &options);
+    }
     let config = Config::load(cli.config.as_deref(), cli.data_dir.clone())?;
     match cli.command {
         Command::Run(args) => {
@@ -263,6 +340,7 @@ fn main() -> Result<()> {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(process::run_process(config, args.create_topics))
         }
+        Command::Analyze(_) => unreachable!("handled before the configuration is loaded"),
         Command::Generate(args) => generate(args),
         Command::Tokens { command } => tokens(&config, command),
         Command::Bench {
@@ -292,6 +370,38 @@ fn main() -> Result<()> {
             runtime.block_on(runner::replay(&config))
         }
     }
+}
+
+/// `ods analyze`: reads the input, runs the method, writes the table; nothing is written when
+/// the input or an option is wrong.
+fn analyze(args: &AnalyzeArgs, options: &ods_analyze::Options) -> Result<()> {
+    use std::io::{Read, Write};
+    let method: ods_analyze::Method = args
+        .method
+        .parse()
+        .map_err(|e: ods_analyze::AnalyzeError| anyhow::anyhow!("{e}"))?;
+    let format: ods_analyze::Format = args
+        .format
+        .parse()
+        .map_err(|e: ods_analyze::AnalyzeError| anyhow::anyhow!("{e}"))?;
+    let mut input = Vec::new();
+    if args.input.as_os_str() == "-" {
+        std::io::stdin().read_to_end(&mut input)?;
+    } else {
+        input = std::fs::read(&args.input)
+            .with_context(|| format!("reading {}", args.input.display()))?;
+    }
+    let table = ods_analyze::analyze(method, options, input.as_slice())
+        .with_context(|| format!("{} on {}", method, args.input.display()))?;
+    let mut out = Vec::new();
+    table.write(format, &mut out)?;
+    if args.output.as_os_str() == "-" {
+        std::io::stdout().write_all(&out)?;
+    } else {
+        std::fs::write(&args.output, out)
+            .with_context(|| format!("writing {}", args.output.display()))?;
+    }
+    Ok(())
 }
 
 async fn migrate(args: MigrateArgs) -> Result<()> {
