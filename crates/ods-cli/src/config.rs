@@ -221,6 +221,13 @@ mod tests {
             "kafka-1.example.nl:9093,kafka-2.example.nl:9093"
         );
         assert_eq!(config.kafka.properties["security.protocol"], "SASL_SSL");
+        assert_eq!(
+            config.processor.validated_topic.as_deref(),
+            Some("ods.validated.v1")
+        );
+        config.processor.validate().unwrap();
+        assert_eq!(config.clickhouse.database, "ods");
+        assert_eq!(config.clickhouse.user.as_deref(), Some("ods"));
         config.kafka.validate().unwrap();
         // the CA file of the example does not exist here; let librdkafka use the system's
         let mut kafka = config.kafka.clone();

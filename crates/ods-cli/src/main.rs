@@ -1,8 +1,10 @@
 //! `ods`: occupational disease surveillance.
 //!
 //! One binary, one subcommand per job: `ods run` runs the whole pipeline in one process
-//! (embedded mode); `ods generate` writes demo data; `ods tokens` manages API tokens; `ods replay`
-//! rebuilds the aggregates from the log.
+//! (embedded mode); `ods intake` and `ods process` are the services of distributed mode (Kafka,
+//! ClickHouse); `ods generate` writes demo data; `ods tokens` manages API tokens; `ods replay`
+//! rebuilds the aggregates from the log; `ods analyze` runs a statistical method on a CSV file;
+//! `ods migrate` creates the ClickHouse schema; `ods bench` measures.
 
 mod bench;
 mod config;

@@ -38,6 +38,10 @@
 //! `tests/service.rs` checks this with a crash before the states and before the position, and
 //! re-applied batches and prefixes.
 //!
+//! With an [`ods_store::Outlet`] ([`ClickHouseStore::with_outlet`], the output topics of `ods
+//! process`), the batch's rejections and dead letters are emitted after deciding and before any
+//! row is written: a stored decision has always been emitted (at least once).
+//!
 //! Offsets order the versions of one notification because all of its events share a key (its
 //! id) and therefore a partition.
 //!
@@ -79,7 +83,7 @@ pub use schema::{
 };
 pub use sql::{sql_catalog, SqlCatalog};
 pub use store::{ClickHouseConfig, ClickHouseStore, CrashPoint};
-pub use writer::{BatchPolicy, Batcher, RetryPolicy, StoreMetrics, Writer};
+pub use writer::{RetryPolicy, StoreMetrics, Writer};
 
 /// The database used when none is configured.
 pub const DEFAULT_DATABASE: &str = "ods";

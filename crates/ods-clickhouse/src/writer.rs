@@ -12,7 +12,6 @@
 use std::time::{Duration, Instant};
 
 use clickhouse::Client;
-use ods_log::LogRecord;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use serde::Deserialize;
 
@@ -236,112 +235,9 @@ impl Writer {
     }
 }
 
-/// When a batch of records is due.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BatchPolicy {
-    /// A batch is due when it holds this many records...
-    pub max_records: usize,
-    /// ...or when its first record waited this long.
-    pub max_delay: Duration,
-}
-
-impl Default for BatchPolicy {
-    fn default() -> Self {
-        BatchPolicy {
-            max_records: 2000,
-            max_delay: Duration::from_millis(500),
-        }
-    }
-}
-
-/// Collects the records of one (source, partition) into batches by size and time. The runner
-/// pushes records as they arrive and applies [`Batcher::take`] when [`Batcher::is_due`].
-#[derive(Debug)]
-pub struct Batcher {
-    policy: BatchPolicy,
-    records: Vec<LogRecord>,
-    opened: Option<Instant>,
-}
-
-impl Batcher {
-    /// An empty batcher.
-    pub fn new(policy: BatchPolicy) -> Batcher {
-        Batcher {
-            policy,
-            records: Vec::new(),
-            opened: None,
-        }
-    }
-
-    /// Adds a record; returns whether the batch is now full.
-    pub fn push(&mut self, record: LogRecord, now: Instant) -> bool {
-        self.opened.get_or_insert(now);
-        self.records.push(record);
-        self.records.len() >= self.policy.max_records
-    }
-
-    /// When the current batch becomes due by time (none while empty).
-    pub fn deadline(&self) -> Option<Instant> {
-        self.opened.map(|t| t + self.policy.max_delay)
-    }
-
-    /// Whether the batch should be applied now.
-    pub fn is_due(&self, now: Instant) -> bool {
-        !self.records.is_empty()
-            && (self.records.len() >= self.policy.max_records
-                || self.deadline().is_some_and(|d| now >= d))
-    }
-
-    /// Records waiting.
-    pub fn len(&self) -> usize {
-        self.records.len()
-    }
-
-    /// Whether no record waits.
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
-    }
-
-    /// Takes the batch (the batcher starts a new one).
-    pub fn take(&mut self) -> Vec<LogRecord> {
-        self.opened = None;
-        std::mem::take(&mut self.records)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn record(offset: i64) -> LogRecord {
-        LogRecord {
-            topic: "t".into(),
-            offset,
-            key: String::new(),
-            payload: vec![],
-            appended_at_ms: 0,
-        }
-    }
-
-    #[test]
-    fn batches_by_size_and_time() {
-        let policy = BatchPolicy {
-            max_records: 3,
-            max_delay: Duration::from_millis(100),
-        };
-        let mut b = Batcher::new(policy);
-        let t0 = Instant::now();
-        assert!(!b.is_due(t0));
-        assert!(!b.push(record(0), t0));
-        assert!(!b.push(record(1), t0));
-        assert!(!b.is_due(t0 + Duration::from_millis(50)));
-        assert!(b.is_due(t0 + Duration::from_millis(100)));
-        assert!(b.push(record(2), t0));
-        assert!(b.is_due(t0));
-        assert_eq!(b.take().len(), 3);
-        assert!(b.is_empty());
-        assert!(b.deadline().is_none());
-    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {
