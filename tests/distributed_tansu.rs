@@ -7,6 +7,10 @@
 //! record, intake answers 503 while it is down and accepts the client's retry afterwards; every accepted
 //! notification is on the topic, keyed by its id, and no record holds the BIG number.
 //!
+//! The whole distributed pipeline: `ods intake` -> tansu -> `ods process` (killed with SIGKILL
+//! and restarted mid-run) -> ClickHouse, with the doctor's `GET` showing the processor's status
+//! and the counts equal to what was filed, amended and withdrawn.
+//!
 //! Without a `tansu` binary the test is skipped, unless `ODS_SERVICE_TESTS=1` (as in
 //! `tests/run.sh`), where a missing broker is a failure.
 
@@ -168,4 +172,144 @@ async fn distributed_intake_against_a_real_broker_process() {
         records.iter().all(|(key, id)| key == id),
         "records are keyed by notification id"
     );
+}
+
+fn clickhouse_url() -> Option<String> {
+    let url = std::env::var("ODS_CLICKHOUSE_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if url.is_none() {
+        assert!(
+            std::env::var("ODS_SERVICE_TESTS").as_deref() != Ok("1"),
+            "ODS_SERVICE_TESTS=1 but ODS_CLICKHOUSE_URL is not set"
+        );
+        eprintln!("skipped: no ClickHouse (tests/services/clickhouse.sh start)");
+    }
+    url
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn intake_broker_processor_clickhouse_end_to_end_with_a_processor_crash() {
+    let (Some(tansu), Some(clickhouse)) = (tansu_binary(), clickhouse_url()) else {
+        assert!(
+            std::env::var("ODS_SERVICE_TESTS").as_deref() != Ok("1"),
+            "ODS_SERVICE_TESTS=1 but no tansu binary"
+        );
+        eprintln!("skipped: needs tansu and ClickHouse");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let broker_dir = dir.path().join("broker");
+    std::fs::create_dir_all(&broker_dir).unwrap();
+    let port = free_port();
+    let brokers = format!("127.0.0.1:{port}");
+    let _broker = start_broker(&tansu, &broker_dir, port);
+    let database = format!("ods_test_e2e_{}", std::process::id());
+    let config = dir.path().join("ods.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[kafka]\nbrokers = \"{brokers}\"\nmessage_timeout_ms = 5000\nmetadata_interval_ms = 500\n\n\
+             [processor]\nbatch_max_wait_ms = 50\n\n[clickhouse]\nurl = \"{clickhouse}\"\n\
+             database = \"{database}\"\n"
+        ),
+    )
+    .unwrap();
+    let client = reqwest::Client::new();
+    let data = dir.path().join("intake");
+    let token = distributed::reporter_token(&data);
+    let intake = distributed::start_intake(&config, &data, &["--create-topic", "3"]);
+    distributed::wait_ready(&client, &intake, true).await;
+    let work = dir.path().join("process");
+    let process = distributed::start_process(&config, &work, &["--create-topics", "3"]);
+
+    let mut ids = Vec::new();
+    for _ in 0..12 {
+        ids.push(distributed::file(&client, &intake, &token).await);
+    }
+    distributed::wait_status(&client, &intake, &token, &ids[0], "validated").await;
+    // the processor crashes while doctors keep filing, amending and withdrawing
+    drop(process);
+    for _ in 0..12 {
+        ids.push(distributed::file(&client, &intake, &token).await);
+    }
+    for id in &ids[..4] {
+        assert_eq!(
+            distributed::amend(&client, &intake, &token, id, 1).await,
+            202
+        );
+    }
+    for id in &ids[4..7] {
+        assert_eq!(
+            distributed::withdraw(&client, &intake, &token, id, 1).await,
+            202
+        );
+    }
+    let process = distributed::start_process(&config, &work, &[]);
+    for id in &ids[..4] {
+        let body = distributed::wait_status(&client, &intake, &token, id, "validated").await;
+        assert_eq!(body["version"], 2);
+    }
+    for id in &ids[4..7] {
+        distributed::wait_status(&client, &intake, &token, id, "withdrawn").await;
+    }
+    distributed::wait_status(&client, &intake, &token, &ids[23], "validated").await;
+    let ready: serde_json::Value = client
+        .get(format!("{}/readyz", process.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["ready"], true, "{ready}");
+
+    // ClickHouse counts every notification once: 24 filed, 3 withdrawn, 4 amended
+    let store = ods_clickhouse::ClickHouseStore::connect(&ods_clickhouse::ClickHouseConfig {
+        url: clickhouse,
+        database,
+        ..ods_clickhouse::ClickHouseConfig::default()
+    })
+    .await
+    .unwrap();
+    use ods_store::AnalyticsStore;
+    // (a withdrawal shows in GET from intake's own registry; the processor may still be behind)
+    let started = Instant::now();
+    loop {
+        let totals = store.totals().await.unwrap();
+        if (totals.notifications_counted, totals.notifications_withdrawn) == (21, 3) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "ClickHouse never reached 21 counted and 3 withdrawn: {totals:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let by_consequence = store
+        .exact_counts(&ods_store::CountQuery {
+            group_by: vec![ods_store::Dimension::Consequence],
+            ..ods_store::CountQuery::default()
+        })
+        .await
+        .unwrap();
+    let permanent = by_consequence
+        .iter()
+        .find(|(k, _)| k.get("consequence").map(String::as_str) == Some("permanent"))
+        .map(|(_, n)| *n);
+    assert_eq!(
+        permanent,
+        Some(4),
+        "the amendments replaced their first versions"
+    );
+    let metrics = client
+        .get(format!("{}/metrics", process.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("ods_processor_events_total"), "{metrics}");
+    store.drop_database().await.unwrap();
 }

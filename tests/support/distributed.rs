@@ -334,3 +334,63 @@ pub fn read_topic(bootstrap: &str, partitions: i32) -> Vec<(String, String)> {
     }
     out
 }
+
+/// A running `ods process`, killed (SIGKILL) when dropped.
+pub struct ProcessService {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Drop for ProcessService {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `ods process` with `config` (extra arguments after `process`); returns once it
+/// serves its health endpoints.
+pub fn start_process(config: &Path, data_dir: &Path, extra: &[&str]) -> ProcessService {
+    let mut child = Command::new(ODS)
+        .arg("--config")
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["process", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = loop {
+        let line = lines.next().expect("ods process exited").unwrap();
+        if let Some((_, rest)) = line.split_once("health at ") {
+            break rest.trim().to_string();
+        }
+    };
+    ProcessService { child, base }
+}
+
+/// Polls GET until the notification has processing status `status`.
+pub async fn wait_status(
+    client: &reqwest::Client,
+    intake: &IntakeProcess,
+    token: &str,
+    id: &str,
+    status: &str,
+) -> Value {
+    let started = Instant::now();
+    loop {
+        let (code, body) = get(client, intake, token, id).await;
+        if code == 200 && body["status"] == status {
+            return body;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "{id} never reached status {status}: {code} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -52,7 +52,11 @@ impl Default for Config {
             rate_limit_burst: 200,
             kafka: ods_kafka::KafkaConfig::default(),
             processor: ods_runner::ProcessorConfig::default(),
-            clickhouse: ods_clickhouse::ClickHouseConfig::default(),
+            // empty: not configured (`ods process` needs it; `ods intake` then shows statuses)
+            clickhouse: ods_clickhouse::ClickHouseConfig {
+                url: String::new(),
+                ..ods_clickhouse::ClickHouseConfig::default()
+            },
         }
     }
 }

@@ -36,8 +36,9 @@ struct IntakeOps {
 /// see each other's notifications. Until the follower has read the topic up to where it ended
 /// at start, the notification API answers 503 with `Retry-After` and `/readyz` is not ready.
 /// Idempotency keys are per instance: a client retry must reach the same instance (sticky by
-/// token) to be recognised. The processing status of a notification is not available here
-/// (`GET` shows `accepted`); it comes with the Kafka processor and the ClickHouse store.
+/// token) to be recognised. With `[clickhouse] url` (or `--clickhouse-url`) set, `GET` shows
+/// what `ods process` decided (validated, or rejected with reasons) from the ClickHouse store;
+/// without it, or while ClickHouse is unreachable, it shows `accepted`.
 pub async fn run_intake(config: Config, create_topic: Option<i32>) -> Result<()> {
     if config.kafka.brokers.is_empty() {
         anyhow::bail!("ods intake needs Kafka brokers: --kafka-brokers host:port (or ODS_KAFKA_BROKERS, or [kafka] brokers in the config file)");
@@ -82,7 +83,13 @@ pub async fn run_intake(config: Config, create_topic: Option<i32>) -> Result<()>
                 intake,
                 tokens,
                 limiter,
-                status: None,
+                status: if config.clickhouse.url.is_empty() {
+                    None
+                } else {
+                    Some(Arc::new(ClickHouseStatus::connect(
+                        config.clickhouse.clone(),
+                    )))
+                },
             })
             .route_layer(from_fn_with_state(follower.clone(), until_caught_up))
             .route_layer(from_fn_with_state(http, HttpMetrics::track)),
@@ -120,6 +127,72 @@ pub async fn run_intake(config: Config, create_topic: Option<i32>) -> Result<()>
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The processing status of notifications from the ClickHouse store of `ods process`. It
+/// connects in the background (with retries), so intake starts and takes notifications while
+/// ClickHouse is down; until then, and when a lookup fails or takes longer than
+/// [`STATUS_TIMEOUT`], the status is unknown and `GET` shows `accepted`.
+struct ClickHouseStatus {
+    store: Arc<std::sync::OnceLock<ods_clickhouse::ClickHouseStore>>,
+    runtime: tokio::runtime::Handle,
+}
+
+/// The longest a status lookup may take before `GET` answers without it.
+const STATUS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl ClickHouseStatus {
+    fn connect(config: ods_clickhouse::ClickHouseConfig) -> ClickHouseStatus {
+        let store = Arc::new(std::sync::OnceLock::new());
+        let slot = store.clone();
+        tokio::spawn(async move {
+            let mut wait = std::time::Duration::from_millis(500);
+            loop {
+                match ods_clickhouse::ClickHouseStore::connect(&config).await {
+                    Ok(connected) => {
+                        let _ = slot.set(connected);
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(url = %config.url, error = %e, "processing statuses unavailable: cannot reach ClickHouse; retrying");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(std::time::Duration::from_secs(30));
+                    }
+                }
+            }
+        });
+        ClickHouseStatus {
+            store,
+            runtime: tokio::runtime::Handle::current(),
+        }
+    }
+}
+
+impl ods_intake::StatusSource for ClickHouseStatus {
+    /// Called on a blocking thread (intake looks statuses up with `spawn_blocking`).
+    fn status(&self, id: &str) -> Option<ods_intake::ProcessingStatus> {
+        use ods_store::AnalyticsStore;
+        let store = self.store.get()?;
+        let lookup = self
+            .runtime
+            .block_on(tokio::time::timeout(STATUS_TIMEOUT, store.notification(id)));
+        match lookup {
+            Ok(Ok(Some(view))) => Some(ods_intake::ProcessingStatus {
+                version: u32::try_from(view.version).unwrap_or(0),
+                status: view.status,
+                reasons: view.reasons,
+            }),
+            Ok(Ok(None)) => None,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "status lookup failed");
+                None
+            }
+            Err(_) => {
+                tracing::warn!("status lookup timed out");
+                None
+            }
+        }
+    }
 }
 
 /// Answers 503 + `Retry-After` while the registry is still reading the topic, so no doctor gets a

@@ -118,6 +118,12 @@ struct IntakeArgs {
     /// Create the notifications topic (with this many partitions) if it does not exist.
     #[arg(long, value_name = "PARTITIONS")]
     create_topic: Option<i32>,
+    /// ClickHouse of `ods process`, for the processing status in GET (or [clickhouse] url).
+    #[arg(long, env = "ODS_CLICKHOUSE_URL")]
+    clickhouse_url: Option<String>,
+    /// ClickHouse database (or [clickhouse] database; default ods).
+    #[arg(long, env = "ODS_CLICKHOUSE_DATABASE")]
+    database: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -319,6 +325,12 @@ fn main() -> Result<()> {
                 config.listen = listen;
             }
             args.kafka.apply(&mut config)?;
+            if let Some(url) = args.clickhouse_url {
+                config.clickhouse.url = url;
+            }
+            if let Some(database) = args.database {
+                config.clickhouse.database = database;
+            }
             config::init_tracing(&config);
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(distributed::run_intake(config, args.create_topic))

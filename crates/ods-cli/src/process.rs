@@ -35,6 +35,9 @@ pub async fn run_process(config: Config, create_topics: Option<i32>) -> Result<(
     if config.kafka.brokers.is_empty() {
         anyhow::bail!("ods process needs Kafka brokers: --kafka-brokers host:port (or ODS_KAFKA_BROKERS, or [kafka] brokers in the config file)");
     }
+    if config.clickhouse.url.is_empty() {
+        anyhow::bail!("ods process needs ClickHouse: --clickhouse-url http://host:8123 (or ODS_CLICKHOUSE_URL, or [clickhouse] url in the config file)");
+    }
     let lists = Arc::new(config.code_lists().context("loading code lists")?);
     let registry = Registry::new();
     let store = ClickHouseStore::connect(&config.clickhouse)
