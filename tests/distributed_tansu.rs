@@ -311,5 +311,70 @@ async fn intake_broker_processor_clickhouse_end_to_end_with_a_processor_crash() 
         .await
         .unwrap();
     assert!(metrics.contains("ods_processor_events_total"), "{metrics}");
+
+    // `ods serve` answers analysts from the same ClickHouse, with disclosure control
+    let analyst = std::process::Command::new(distributed::ODS)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["tokens", "create", "--role", "analyst"])
+        .output()
+        .unwrap();
+    let analyst = String::from_utf8(analyst.stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let mut serve = std::process::Command::new(distributed::ODS)
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let base = {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(serve.stdout.take().unwrap()).lines();
+        loop {
+            let line = lines.next().expect("ods serve exited").unwrap();
+            if let Some(rest) = line.strip_prefix("ods serve is running at ") {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        }
+    };
+    let summary: serde_json::Value = client
+        .get(format!("{base}/api/v1/stats/summary"))
+        .bearer_auth(&analyst)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(summary["notifications_counted"], 21, "{summary}");
+    let counts: serde_json::Value = client
+        .get(format!("{base}/api/v1/stats/counts?group_by=consequence"))
+        .bearer_auth(&analyst)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cells = counts["cells"].as_array().unwrap();
+    assert!(
+        cells.iter().any(|c| c["count"] == 17),
+        "temporary: 17 counted: {counts}"
+    );
+    let unauthenticated = client
+        .get(format!("{base}/api/v1/stats/summary"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+    let _ = serve.kill();
+    let _ = serve.wait();
     store.drop_database().await.unwrap();
 }

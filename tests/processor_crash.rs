@@ -205,9 +205,9 @@ async fn sigkill_at_twenty_points_then_restart_gives_the_fold() {
     std::fs::write(
         &config,
         format!(
-            "[kafka]\nbrokers = \"{bootstrap}\"\n\n[kafka.properties]\n\"session.timeout.ms\" = \"3000\"\n\
-             \"heartbeat.interval.ms\" = \"300\"\n\n[processor]\nbatch_max_records = 700\n\
-             batch_max_wait_ms = 50\n\n[clickhouse]\nurl = \"{url}\"\ndatabase = \"{database}\"\n"
+            "[kafka]\nbrokers = \"{bootstrap}\"\n\n[processor]\nbatch_max_records = 700\n\
+             batch_max_wait_ms = 50\n\n[processor.consumer_properties]\n\"session.timeout.ms\" = \"3000\"\n\
+             \"heartbeat.interval.ms\" = \"300\"\n\n[clickhouse]\nurl = \"{url}\"\ndatabase = \"{database}\"\n"
         ),
     )
     .unwrap();

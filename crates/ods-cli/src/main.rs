@@ -7,11 +7,13 @@
 //! `ods migrate` creates the ClickHouse schema; `ods bench` measures.
 
 mod bench;
+mod bench_process;
 mod config;
 mod demo;
 mod distributed;
 mod process;
 mod runner;
+mod serve;
 mod server;
 
 use std::path::PathBuf;
@@ -53,6 +55,8 @@ enum Command {
     /// Run the stream processor: a consumer-group member applying the notifications topic to
     /// ClickHouse and writing the rejection and dead-letter topics (distributed mode).
     Process(ProcessArgs),
+    /// Run the statistics API over ClickHouse (distributed mode); tokens from the data directory.
+    Serve(ServeArgs),
     /// Rebuild every aggregate from the log (run while the server is stopped).
     Replay,
     /// Create or upgrade the ClickHouse schema of distributed mode (idempotent).
@@ -119,6 +123,19 @@ struct IntakeArgs {
     #[arg(long, value_name = "PARTITIONS")]
     create_topic: Option<i32>,
     /// ClickHouse of `ods process`, for the processing status in GET (or [clickhouse] url).
+    #[arg(long, env = "ODS_CLICKHOUSE_URL")]
+    clickhouse_url: Option<String>,
+    /// ClickHouse database (or [clickhouse] database; default ods).
+    #[arg(long, env = "ODS_CLICKHOUSE_DATABASE")]
+    database: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// Address to serve the statistics API on.
+    #[arg(long, env = "ODS_LISTEN")]
+    listen: Option<String>,
+    /// ClickHouse HTTP URL, e.g. http://127.0.0.1:8123 (or [clickhouse] url).
     #[arg(long, env = "ODS_CLICKHOUSE_URL")]
     clickhouse_url: Option<String>,
     /// ClickHouse database (or [clickhouse] database; default ods).
@@ -215,6 +232,23 @@ struct GenerateArgs {
 
 #[derive(Subcommand, Debug)]
 enum BenchCommand {
+    /// Events/s of the Kafka processor (decide, enrich, write to the store) next to a raw
+    /// rdkafka consume-and-discard loop over the same topic on the same broker (release build).
+    Process {
+        /// Generated events to put on the benchmark topic.
+        #[arg(long, default_value_t = 100_000)]
+        events: usize,
+        /// Partitions of the benchmark topic (raised for the mock broker, which keeps 5 MB per
+        /// partition).
+        #[arg(long, default_value_t = 6)]
+        partitions: i32,
+        /// A real broker (default: librdkafka's in-process mock cluster).
+        #[arg(long)]
+        kafka_brokers: Option<String>,
+        /// ClickHouse as the store (default: the embedded store in a temporary directory).
+        #[arg(long)]
+        clickhouse_url: Option<String>,
+    },
     /// Accepted notifications/s and latency of the durable intake path (validation, Avro, fsync'd
     /// log) next to a bare axum handler under the same load.
     Intake {
@@ -354,6 +388,21 @@ fn main() -> Result<()> {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(process::run_process(config, args.create_topics))
         }
+        Command::Serve(args) => {
+            let mut config = config;
+            if let Some(listen) = args.listen {
+                config.listen = listen;
+            }
+            if let Some(url) = args.clickhouse_url {
+                config.clickhouse.url = url;
+            }
+            if let Some(database) = args.database {
+                config.clickhouse.database = database;
+            }
+            config::init_tracing(&config);
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(serve::run_serve(config))
+        }
         Command::Analyze(_) => unreachable!("handled before the configuration is loaded"),
         Command::Generate(args) => generate(args),
         Command::Tokens { command } => tokens(&config, command),
@@ -366,6 +415,24 @@ fn main() -> Result<()> {
         } => {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(bench::intake(requests, &concurrency))
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Process {
+                    events,
+                    partitions,
+                    kafka_brokers,
+                    clickhouse_url,
+                },
+        } => {
+            config::init_tracing(&config);
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(bench_process::run(bench_process::ProcessBench {
+                events,
+                partitions,
+                brokers: kafka_brokers,
+                clickhouse_url,
+            }))
         }
         Command::Rules => {
             for rule in ods_validation::Rule::ALL {

@@ -1,5 +1,6 @@
 //! The typed configuration of the Kafka runner (`[processor]` in the configuration file).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -36,6 +37,11 @@ pub struct ProcessorConfig {
     /// How often librdkafka reports consumer lag per partition (`statistics.interval.ms`);
     /// default 5,000.
     pub lag_interval_ms: u64,
+    /// librdkafka properties for the consumer only (`session.timeout.ms`,
+    /// `heartbeat.interval.ms`, `max.poll.interval.ms`, `fetch.max.bytes`, ...), over the shared
+    /// `[kafka.properties]`; the runner's own settings (group, offsets, assignment strategy)
+    /// are refused.
+    pub consumer_properties: BTreeMap<String, String>,
 }
 
 impl Default for ProcessorConfig {
@@ -48,6 +54,7 @@ impl Default for ProcessorConfig {
             dead_letter_topic: DEAD_LETTER_TOPIC.to_string(),
             validated_topic: None,
             lag_interval_ms: 5000,
+            consumer_properties: BTreeMap::new(),
         }
     }
 }

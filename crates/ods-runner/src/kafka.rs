@@ -81,10 +81,11 @@ pub fn kafka_source(topic: &str) -> String {
     format!("kafka:{topic}")
 }
 
-/// The consumer settings of the runner: pass-through properties (TLS, SASL), then its own.
+/// The consumer settings of the runner: pass-through properties (TLS, SASL), the consumer-only
+/// properties of `[processor]`, then its own.
 pub fn consumer_config(kafka: &KafkaConfig, config: &ProcessorConfig) -> ClientConfig {
     let mut client = ClientConfig::new();
-    for (key, value) in &kafka.properties {
+    for (key, value) in kafka.properties.iter().chain(&config.consumer_properties) {
         client.set(key, value);
     }
     client
@@ -291,10 +292,14 @@ impl KafkaRunner {
         if let Some(key) = kafka
             .properties
             .keys()
-            .find(|k| RUNNER_MANAGED_PROPERTIES.contains(&k.as_str()))
+            .chain(config.consumer_properties.keys())
+            .find(|k| {
+                RUNNER_MANAGED_PROPERTIES.contains(&k.as_str())
+                    || ods_kafka::MANAGED_PROPERTIES.contains(&k.as_str())
+            })
         {
             return Err(RunnerError::InvalidConfig {
-                key: "kafka.properties".into(),
+                key: "kafka.properties / processor.consumer_properties".into(),
                 reason: format!("`{key}` is set by the processor itself; remove it (the group is `[processor] group_id`)"),
             });
         }

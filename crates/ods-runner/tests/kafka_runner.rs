@@ -184,23 +184,23 @@ fn queries() -> Vec<CountQuery> {
 async fn members_joining_and_leaving_mid_stream_give_the_fold() {
     let cluster = MockCluster::new(3).unwrap();
     cluster.create_topic(TOPIC, PARTITIONS, 3).unwrap();
-    let config = ProcessorConfig {
+    let mut config = ProcessorConfig {
         batch_max_records: 40,
         batch_max_wait_ms: 20,
         lag_interval_ms: 200,
         ..ProcessorConfig::default()
     };
-    for topic in config.output_topics() {
-        cluster.create_topic(topic, 2, 3).unwrap();
-    }
-    let mut kafka = KafkaConfig::new(cluster.bootstrap_servers());
     for (k, v) in [
         ("session.timeout.ms", "6000"),
         ("heartbeat.interval.ms", "300"),
         ("max.poll.interval.ms", "30000"),
     ] {
-        kafka.properties.insert(k.into(), v.into());
+        config.consumer_properties.insert(k.into(), v.into());
     }
+    for topic in config.output_topics() {
+        cluster.create_topic(topic, 2, 3).unwrap();
+    }
+    let kafka = KafkaConfig::new(cluster.bootstrap_servers());
 
     let records = payloads();
     let produce_part = |part: usize| {
