@@ -8,6 +8,7 @@
 
 mod bench;
 mod bench_process;
+mod bench_replay;
 mod config;
 mod demo;
 mod distributed;
@@ -232,6 +233,17 @@ struct GenerateArgs {
 
 #[derive(Subcommand, Debug)]
 enum BenchCommand {
+    /// Time, records/s and peak memory of `ods replay` over many generated events, next to a
+    /// plain read of the same embedded log (release build).
+    Replay {
+        /// Generated events in the log.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+        /// Keep the generated log in this directory (re-used by the next run) instead of a
+        /// temporary one.
+        #[arg(long)]
+        keep: Option<PathBuf>,
+    },
     /// Events/s of the Kafka processor (decide, enrich, write to the store) next to a raw
     /// rdkafka consume-and-discard loop over the same topic on the same broker (release build).
     Process {
@@ -415,6 +427,12 @@ fn main() -> Result<()> {
         } => {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(bench::intake(requests, &concurrency))
+        }
+        Command::Bench {
+            command: BenchCommand::Replay { events, keep },
+        } => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(bench_replay::run(events, keep))
         }
         Command::Bench {
             command:

@@ -30,9 +30,21 @@ pub async fn replay(config: &Config) -> Result<()> {
         done += stats.records;
         eprint!("\rreplayed {done}/{total} records");
     }
+    let seconds = started.elapsed().as_secs_f64();
+    let peak = peak_memory_mb()
+        .map(|mb| format!(", peak memory {mb:.0} MB"))
+        .unwrap_or_default();
     eprintln!(
-        "\rreplayed {done}/{total} records in {:.1}s",
-        started.elapsed().as_secs_f64()
+        "\rreplayed {done}/{total} records in {seconds:.1}s ({:.0} records/s{peak})",
+        done as f64 / seconds.max(1e-9)
     );
     Ok(())
+}
+
+/// The process's peak resident memory (Linux `VmHWM`), in MB.
+pub fn peak_memory_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
 }

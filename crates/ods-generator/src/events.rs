@@ -43,6 +43,18 @@ pub fn demo_events(
     lists: &CodeLists,
     complaint_every: Option<usize>,
 ) -> DemoEvents {
+    demo_events_in(records, lists, complaint_every, 0)
+}
+
+/// [`demo_events`] with ids in their own `namespace` (the upper 32 bits of every notification
+/// and event id), so several generated data sets can share one log without colliding ids.
+pub fn demo_events_in(
+    records: &[DemoRecord],
+    lists: &CodeLists,
+    complaint_every: Option<usize>,
+    namespace: u32,
+) -> DemoEvents {
+    let space = u128::from(namespace) << 96;
     struct Filed {
         id: NotificationId,
         reporter: ReporterPseudonym,
@@ -71,7 +83,7 @@ pub fn demo_events(
                 if complaint_every.is_some_and(|every| every > 0 && i % every == 0) {
                     notification.diagnosis_code = "L111".into();
                 }
-                let id = NotificationId(Uuid::from_u128(n + 1));
+                let id = NotificationId(Uuid::from_u128(space | (n + 1)));
                 ids.push(id.to_string());
                 filed.insert(
                     reference.as_str(),
@@ -83,7 +95,7 @@ pub fn demo_events(
                     },
                 );
                 Event::Filed(NotificationFiled {
-                    event_id: Uuid::from_u128(1 << 64 | n),
+                    event_id: Uuid::from_u128(space | (1 << 64) | n),
                     notification_id: id,
                     reporter: test_pseudonym(big),
                     notified_at: *at,
@@ -105,7 +117,7 @@ pub fn demo_events(
                 };
                 f.version += 1;
                 Event::Amended(NotificationAmended {
-                    event_id: Uuid::from_u128(2 << 64 | n),
+                    event_id: Uuid::from_u128(space | (2 << 64) | n),
                     notification_id: f.id,
                     version: f.version,
                     reporter: f.reporter.clone(),
@@ -128,7 +140,7 @@ pub fn demo_events(
                 };
                 f.version += 1;
                 Event::Withdrawn(NotificationWithdrawn {
-                    event_id: Uuid::from_u128(3 << 64 | n),
+                    event_id: Uuid::from_u128(space | (3 << 64) | n),
                     notification_id: f.id,
                     version: f.version,
                     reporter: f.reporter.clone(),
@@ -147,7 +159,7 @@ pub fn demo_events(
                     continue;
                 };
                 Event::ZeroReport(ZeroReport {
-                    event_id: Uuid::from_u128(4 << 64 | n),
+                    event_id: Uuid::from_u128(space | (4 << 64) | n),
                     reporter: test_pseudonym(big),
                     affiliation: match service_id {
                         Some(s) => Affiliation::Service(s.clone()),
