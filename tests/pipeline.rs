@@ -401,6 +401,35 @@ async fn sigkill_right_after_202_loses_nothing_and_counts_once() {
     assert_eq!(counted(&client, &server, &analyst).await, 25);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_probable_duplicate_is_accepted_with_a_warning_naming_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let reporter = reporter_token(dir.path(), "19012345601", "AD0001");
+    let server = Server::start(dir.path());
+    let client = reqwest::Client::new();
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let response = client
+            .post(server.url("/api/v1/notifications"))
+            .bearer_auth(&reporter)
+            .json(&valid_body())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        answers.push(response.json::<Value>().await.unwrap());
+    }
+    assert_eq!(answers[0]["warnings"], json!([]));
+    let first = answers[0]["id"].as_str().unwrap();
+    let warnings = answers[1]["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let warning = warnings[0].as_str().unwrap();
+    assert!(
+        warning.contains("probable duplicate") && warning.contains(first),
+        "{warning}"
+    );
+}
+
 #[test]
 fn generate_is_byte_identical_per_seed() {
     let dir = tempfile::tempdir().unwrap();

@@ -266,6 +266,52 @@ impl IntakeRegistry {
         })
     }
 
+    /// Notifications of `reporter` that look like the same case as `n` (NCvB's probable-duplicate
+    /// rule, `shared/domain.md` §2): not withdrawn, not `except`, with the same sex, birth year,
+    /// diagnosis, sector and month of the diagnosis date. (The diagnosis month, not the month
+    /// of notification: the same case notified twice carries the same diagnosis date even when
+    /// the two notifications straddle a month.)
+    pub fn probable_duplicates(
+        &self,
+        reporter: &str,
+        n: &ods_model::Notification,
+        except: Option<&str>,
+    ) -> Result<Vec<String>, RegistryError> {
+        let value = serde_json::to_value(n).map_err(|e| RegistryError::Internal(e.to_string()))?;
+        let text = |field: &str| {
+            value
+                .get(field)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let month: String = text("diagnosis_date").chars().take(7).collect();
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id FROM notifications WHERE reporter = ?1 AND withdrawn = 0 AND id <> ?2
+                 AND json_extract(content, '$.sex') = ?3
+                 AND json_extract(content, '$.birth_year') = ?4
+                 AND json_extract(content, '$.diagnosis_code') = ?5
+                 AND json_extract(content, '$.sector_code') = ?6
+                 AND substr(json_extract(content, '$.diagnosis_date'), 1, 7) = ?7
+                 ORDER BY id LIMIT 5",
+            )?;
+            let rows = stmt.query_map(
+                params![
+                    reporter,
+                    except.unwrap_or(""),
+                    text("sex"),
+                    n.birth_year,
+                    n.diagnosis_code,
+                    n.sector_code,
+                    month
+                ],
+                |r| r.get(0),
+            )?;
+            rows.collect()
+        })
+    }
+
     /// A reporter's notifications, newest first, filed in `[from, to)` (epoch ms), after the
     /// cursor id (exclusive), at most `limit`.
     pub fn list(
@@ -507,4 +553,106 @@ fn history(
     )?
     .execute(params![id, version, kind, millis(at)])
     .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests fail loudly by design
+    use super::*;
+    use ods_model::{NotificationFiled, NotificationId, NotificationWithdrawn, ReporterPseudonym};
+
+    fn notification(changes: serde_json::Value) -> ods_model::Notification {
+        let mut body = serde_json::json!({
+            "service_id": "AD0001", "diagnosis_code": "L694",
+            "exposures": [{"code": "ER003", "primary": true}],
+            "sector_code": "1071", "occupation_code": "7512", "sex": "F", "birth_year": 1980,
+            "diagnosis_date": "2024-03-01", "consequence": "temporary", "absence_band": "1to3m",
+            "detection_route": "absence_guidance"
+        });
+        for (k, v) in changes.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let lists = ods_codelists::CodeLists::bundled().unwrap();
+        let today = chrono::NaiveDate::from_ymd_opt(2024, 6, 1).unwrap();
+        ods_validation::validate_notification(
+            &body,
+            &lists,
+            today,
+            &ods_validation::Limits::default(),
+        )
+        .unwrap()
+    }
+
+    fn filed(
+        n: u128,
+        reporter: &ReporterPseudonym,
+        notification: ods_model::Notification,
+    ) -> Event {
+        Event::Filed(NotificationFiled {
+            event_id: uuid::Uuid::from_u128(n),
+            notification_id: NotificationId(uuid::Uuid::from_u128(n)),
+            reporter: reporter.clone(),
+            notified_at: Utc::now(),
+            notification,
+        })
+    }
+
+    #[test]
+    fn probable_duplicates_are_same_reporter_sex_birth_year_diagnosis_sector_and_month() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = IntakeRegistry::open(&dir.path().join("r.sqlite")).unwrap();
+        let me = ReporterPseudonym::from_hex(&"a1".repeat(16)).unwrap();
+        let other = ReporterPseudonym::from_hex(&"b2".repeat(16)).unwrap();
+        let base = notification(serde_json::json!({}));
+        registry
+            .apply(&[
+                filed(1, &me, base.clone()),
+                filed(2, &other, base.clone()),
+                filed(
+                    3,
+                    &me,
+                    notification(serde_json::json!({"birth_year": 1981})),
+                ),
+                filed(
+                    4,
+                    &me,
+                    notification(serde_json::json!({"diagnosis_date": "2024-02-28"})),
+                ),
+                filed(
+                    5,
+                    &me,
+                    notification(serde_json::json!({"diagnosis_date": "2024-03-30"})),
+                ),
+            ])
+            .unwrap();
+        let id = |n: u128| NotificationId(uuid::Uuid::from_u128(n)).to_string();
+        assert_eq!(
+            registry.probable_duplicates(me.as_str(), &base, None).unwrap(),
+            vec![id(1), id(5)],
+            "the same month of the same case; not another doctor's, not another birth year or month"
+        );
+        // a notification is not its own duplicate; a withdrawn one is none
+        assert_eq!(
+            registry
+                .probable_duplicates(me.as_str(), &base, Some(&id(1)))
+                .unwrap(),
+            vec![id(5)]
+        );
+        registry
+            .apply(&[Event::Withdrawn(NotificationWithdrawn {
+                event_id: uuid::Uuid::from_u128(99),
+                notification_id: NotificationId(uuid::Uuid::from_u128(5)),
+                version: 2,
+                reporter: me.clone(),
+                withdrawn_at: Utc::now(),
+                reason: ods_model::WithdrawalReason::parse("duplicate").unwrap(),
+            })])
+            .unwrap();
+        assert_eq!(
+            registry
+                .probable_duplicates(me.as_str(), &base, Some(&id(1)))
+                .unwrap(),
+            Vec::<String>::new()
+        );
+    }
 }

@@ -105,11 +105,12 @@ pub struct IntakeMetrics {
     validation_failures: IntCounterVec,
     accepted: IntCounterVec,
     in_flight: IntGauge,
+    duplicate_warnings: prometheus::IntCounter,
 }
 
 impl IntakeMetrics {
-    /// Registers `ods_intake_validation_failures_total{rule}`, `ods_intake_accepted_total{kind}`
-    /// and `ods_intake_producer_in_flight`.
+    /// Registers `ods_intake_validation_failures_total{rule}`, `ods_intake_accepted_total{kind}`,
+    /// `ods_intake_producer_in_flight` and `ods_intake_duplicate_warnings_total`.
     pub fn register(registry: &Registry) -> prometheus::Result<Self> {
         let validation_failures = IntCounterVec::new(
             Opts::new(
@@ -131,11 +132,17 @@ impl IntakeMetrics {
         )?;
         registry.register(Box::new(validation_failures.clone()))?;
         registry.register(Box::new(accepted.clone()))?;
+        let duplicate_warnings = prometheus::IntCounter::new(
+            "ods_intake_duplicate_warnings_total",
+            "Notifications accepted with a probable-duplicate warning",
+        )?;
         registry.register(Box::new(in_flight.clone()))?;
+        registry.register(Box::new(duplicate_warnings.clone()))?;
         Ok(IntakeMetrics {
             validation_failures,
             accepted,
             in_flight,
+            duplicate_warnings,
         })
     }
 }
@@ -149,7 +156,8 @@ pub struct Accepted {
     pub version: u32,
     /// Always `accepted`: validation by the processor follows.
     pub status: String,
-    /// Non-blocking remarks.
+    /// Non-blocking remarks, e.g. a probable duplicate of an earlier notification of the same
+    /// doctor (same sex, birth year, diagnosis, sector and diagnosis month).
     pub warnings: Vec<String>,
 }
 
@@ -376,11 +384,15 @@ impl Intake {
             filed.notified_at = record.notified_at;
         }
         let id = filed.notification_id.to_string();
+        let warnings = self
+            .duplicate_warnings(reporter, &filed.notification, &id)
+            .await;
         self.publish(vec![Event::Filed(filed)])
             .instrument(tracing::info_span!("publish_notification", notification_id = %id))
             .await?;
         tracing::info!(notification_id = %id, "notification accepted");
-        let accepted = Accepted::new(id, 1);
+        let mut accepted = Accepted::new(id, 1);
+        accepted.warnings = warnings;
         if let Some(key) = idempotency_key {
             let answer = serde_json::to_string(&accepted).unwrap_or_default();
             let (who, key) = (reporter.to_string(), key.to_string());
@@ -388,6 +400,40 @@ impl Intake {
                 .await?;
         }
         Ok(accepted)
+    }
+
+    /// Warnings for a notification that looks like one the reporter filed before (same sex, birth
+    /// year, diagnosis, sector and diagnosis month): it is accepted, and the doctor is asked to
+    /// amend the earlier one if it is the same case. A registry failure here only loses the
+    /// warning, never the notification.
+    async fn duplicate_warnings(
+        &self,
+        reporter: &ReporterPseudonym,
+        notification: &ods_model::Notification,
+        id: &str,
+    ) -> Vec<String> {
+        let (who, n, except) = (reporter.to_string(), notification.clone(), id.to_string());
+        match self
+            .registry_call(move |r| r.probable_duplicates(&who, &n, Some(&except)))
+            .await
+        {
+            Ok(ids) => {
+                if !ids.is_empty() {
+                    self.metrics.duplicate_warnings.inc();
+                }
+                ids.into_iter()
+                    .map(|other| {
+                        format!(
+                            "probable duplicate of notification {other} (same sex, birth year, diagnosis, sector and diagnosis month); if it is the same case, amend {other} and withdraw this one with reason 'duplicate'"
+                        )
+                    })
+                    .collect()
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "duplicate check failed; accepted without it");
+                Vec::new()
+            }
+        }
     }
 
     /// The notification `id` if `actor` may see it.
