@@ -91,20 +91,24 @@ fn consume_and_discard(bootstrap: &str, topic: &str, total: usize) -> Result<f64
         .set("enable.auto.commit", "true")
         .create()?;
     consumer.subscribe(&[topic])?;
-    let started = Instant::now();
+    // timed from the first record: group joining is not part of the throughput
+    let joining = Instant::now();
+    let mut started = None;
     let mut seen = 0usize;
     let mut bytes = 0usize;
     while seen < total {
         anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(3600),
+            joining.elapsed() < Duration::from_secs(3600),
             "raw consumer stalled"
         );
         if let Some(message) = consumer.poll(Duration::from_millis(100)) {
             let message = message?;
+            started.get_or_insert_with(Instant::now);
             bytes += message.payload_len();
             seen += 1;
         }
     }
+    let started = started.unwrap_or(joining);
     let seconds = started.elapsed().as_secs_f64();
     tracing::debug!(bytes, "raw consumer done");
     Ok(seconds)
@@ -120,27 +124,33 @@ async fn processed(store: &dyn AnalyticsStore, topic: &str, partitions: i32) -> 
 
 /// Runs the benchmark and prints the table row.
 pub async fn run(bench: ProcessBench) -> Result<()> {
+    let topic = format!("ods.bench.{}", std::process::id());
     let mock;
     let (bootstrap, partitions, broker_label) = match &bench.brokers {
-        Some(b) => (b.clone(), bench.partitions, b.clone()),
+        Some(b) => {
+            ods_kafka::ensure_topics(
+                b,
+                &[(topic.as_str(), bench.partitions)],
+                &Default::default(),
+            )
+            .await
+            .context("creating the benchmark topic")?;
+            (b.clone(), bench.partitions, b.clone())
+        }
         None => {
             mock = MockCluster::new(1).context("starting the mock cluster")?;
-            let needed = bench.events.div_ceil(MOCK_EVENTS_PER_PARTITION) as i32;
+            let partitions = bench
+                .partitions
+                .max(bench.events.div_ceil(MOCK_EVENTS_PER_PARTITION) as i32);
+            mock.create_topic(&topic, partitions, 1)
+                .context("creating the benchmark topic")?;
             (
                 mock.bootstrap_servers(),
-                bench.partitions.max(needed),
+                partitions,
                 "librdkafka mock cluster (in process)".to_string(),
             )
         }
     };
-    let topic = format!("ods.bench.{}", std::process::id());
-    ods_kafka::ensure_topics(
-        &bootstrap,
-        &[(topic.as_str(), partitions)],
-        &Default::default(),
-    )
-    .await
-    .context("creating the benchmark topic")?;
     eprintln!("generating {} events ...", bench.events);
     let records = tokio::task::spawn_blocking({
         let events = bench.events;
@@ -196,8 +206,17 @@ pub async fn run(bench: ProcessBench) -> Result<()> {
         Limits::default(),
     ));
     let metrics = ProcessorMetrics::register(&prometheus::Registry::new())?;
-    let started = Instant::now();
     let runner = KafkaRunner::start(&kafka, &config, store.clone(), processor, metrics)?;
+    // timed from the assignment, like the raw loop from its first record
+    let joining = Instant::now();
+    while !runner.has_joined() {
+        anyhow::ensure!(
+            joining.elapsed() < Duration::from_secs(300),
+            "processor never joined"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let started = Instant::now();
     while processed(store.as_ref(), &topic, partitions).await? < bench.events as i64 {
         anyhow::ensure!(
             started.elapsed() < Duration::from_secs(3600),

@@ -235,14 +235,28 @@ impl ClickHouseStore {
         records: &[LogRecord],
         crash: Option<CrashPoint>,
     ) -> Result<BatchStats, ClickHouseError> {
+        let mut stats = self
+            .apply_partitions_until(source, processor, &[(partition, records)], crash)
+            .await?;
+        Ok(stats.pop().map(|(_, s)| s).unwrap_or_default())
+    }
+
+    /// [`AnalyticsStore::apply_batches`]: the records of several partitions decided together
+    /// and written with one insert per table, positions last; stopping at `crash` when given.
+    pub async fn apply_partitions_until(
+        &self,
+        source: &str,
+        processor: &Processor,
+        batches: &[(i32, &[LogRecord])],
+        crash: Option<CrashPoint>,
+    ) -> Result<Vec<(i32, BatchStats)>, ClickHouseError> {
         let span = tracing::info_span!(
             "clickhouse_batch",
             source,
-            partition,
-            first_offset = records.first().map(|r| r.offset),
-            last_offset = records.last().map(|r| r.offset),
+            partitions = batches.len(),
+            records = batches.iter().map(|(_, r)| r.len()).sum::<usize>(),
         );
-        self.apply_inner(source, partition, processor, records, crash)
+        self.apply_inner(source, processor, batches, crash)
             .instrument(span)
             .await
     }
@@ -250,74 +264,87 @@ impl ClickHouseStore {
     async fn apply_inner(
         &self,
         source: &str,
-        partition: i32,
         processor: &Processor,
-        records: &[LogRecord],
+        batches: &[(i32, &[LogRecord])],
         crash: Option<CrashPoint>,
-    ) -> Result<BatchStats, ClickHouseError> {
-        let start = self.position_of(source, partition).await?;
-        let mut stats = BatchStats {
-            next_offset: start,
-            ..BatchStats::default()
-        };
+    ) -> Result<Vec<(i32, BatchStats)>, ClickHouseError> {
         let now = Utc::now();
-        let todo: Vec<&LogRecord> = records.iter().filter(|r| r.offset >= start).collect();
-        if todo.is_empty() {
-            return Ok(stats);
+        let now_ms = now.timestamp_millis();
+        // per partition: its stats (from the stored position) and the records not yet applied
+        let mut parts: Vec<(i32, BatchStats, Vec<&LogRecord>)> = Vec::with_capacity(batches.len());
+        for (partition, records) in batches {
+            let start = self.position_of(source, *partition).await?;
+            let todo: Vec<&LogRecord> = records.iter().filter(|r| r.offset >= start).collect();
+            let stats = BatchStats {
+                next_offset: start,
+                ..BatchStats::default()
+            };
+            parts.push((*partition, stats, todo));
         }
-        let decoded: Vec<_> = todo
+        if parts.iter().all(|(_, _, todo)| todo.is_empty()) {
+            return Ok(parts.into_iter().map(|(p, s, _)| (p, s)).collect());
+        }
+        let decoded: Vec<Vec<_>> = parts
             .iter()
-            .map(|r| processor.decode(source, partition, r.offset, &r.payload, now))
+            .map(|(partition, _, todo)| {
+                todo.iter()
+                    .map(|r| processor.decode(source, *partition, r.offset, &r.payload, now))
+                    .collect()
+            })
             .collect();
         let mut ids: Vec<String> = decoded
             .iter()
+            .flatten()
             .filter_map(|d| d.as_ref().ok())
             .filter_map(|e| e.notification_id().map(|id| id.to_string()))
             .collect();
         ids.sort();
         ids.dedup();
-        // the stored states, then the batch's own newer states as it goes
+        // the stored states, then the batch's own newer states as it goes (a notification's
+        // records are all in one partition, so partitions never share a state)
         let mut states = self.load_states(&ids).await?;
         let mut rows = BatchRows::default();
         let mut outputs = BatchOutputs::default();
         let wants_validated = self.outlet.as_ref().is_some_and(|o| o.wants_validated());
-        let now_ms = now.timestamp_millis();
-        for (record, event) in todo.iter().zip(decoded) {
-            stats.records += 1;
-            let offset = record.offset;
-            let (subject, decision) = match event {
-                Err(dead) => (None, Decision::DeadLetter(dead)),
-                Ok(event) => {
-                    let id = event.notification_id().map(|id| id.to_string());
-                    let previous = id.as_ref().and_then(|id| states.get(id));
-                    let decision =
-                        processor.decide(previous, &event, partition, offset, &record.payload);
-                    (id.map(|id| (id, event.reporter().to_string())), decision)
-                }
-            };
-            let new_state = rows.add(
-                source,
-                partition,
-                offset,
-                now_ms,
-                subject.as_ref(),
-                &decision,
-                &mut stats,
-            )?;
-            if let Some((id, state)) = new_state {
-                states.insert(id, state);
-            }
-            if self.outlet.is_some() {
-                match decision {
-                    Decision::Count { validated, .. } if wants_validated => {
-                        outputs.validated.push(*validated)
+        for ((partition, stats, todo), events) in parts.iter_mut().zip(decoded) {
+            let partition = *partition;
+            for (record, event) in todo.iter().zip(events) {
+                stats.records += 1;
+                let offset = record.offset;
+                let (subject, decision) = match event {
+                    Err(dead) => (None, Decision::DeadLetter(dead)),
+                    Ok(event) => {
+                        let id = event.notification_id().map(|id| id.to_string());
+                        let previous = id.as_ref().and_then(|id| states.get(id));
+                        let decision =
+                            processor.decide(previous, &event, partition, offset, &record.payload);
+                        (id.map(|id| (id, event.reporter().to_string())), decision)
                     }
-                    Decision::Reject { rejection, .. } => outputs.rejections.push(*rejection),
-                    Decision::DeadLetter(dead) => outputs.dead_letters.push(*dead),
-                    _ => {}
+                };
+                let new_state = rows.add(
+                    source,
+                    partition,
+                    offset,
+                    now_ms,
+                    subject.as_ref(),
+                    &decision,
+                    stats,
+                )?;
+                if let Some((id, state)) = new_state {
+                    states.insert(id, state);
                 }
+                if self.outlet.is_some() {
+                    match decision {
+                        Decision::Count { validated, .. } if wants_validated => {
+                            outputs.validated.push(*validated)
+                        }
+                        Decision::Reject { rejection, .. } => outputs.rejections.push(*rejection),
+                        Decision::DeadLetter(dead) => outputs.dead_letters.push(*dead),
+                        _ => {}
+                    }
+                }
+                stats.next_offset = offset + 1;
             }
-            stats.next_offset = offset + 1;
         }
         // the outlet first: a stored decision has always been emitted (see `Outlet`)
         if let Some(outlet) = &self.outlet {
@@ -328,32 +355,32 @@ impl ClickHouseStore {
                     .map_err(ClickHouseError::Outlet)?;
             }
         }
-        // derived rows first, states last, position after all data (see the crate docs)
+        // derived rows first, states last, positions after all data (see the crate docs)
         self.writer.insert(&rows.contributions).await?;
         self.writer.insert(&rows.rejections).await?;
         self.writer.insert(&rows.zero_reports).await?;
         self.writer.insert(&rows.dead_letters).await?;
-        if crash == Some(CrashPoint::BeforeStates) {
-            return Ok(stats);
+        if crash != Some(CrashPoint::BeforeStates) {
+            self.writer.insert(&rows.notifications).await?;
+            if crash != Some(CrashPoint::BeforePosition) {
+                let positions: Vec<PositionRow> = parts
+                    .iter()
+                    .filter(|(_, _, todo)| !todo.is_empty())
+                    .map(|(partition, stats, _)| PositionRow {
+                        source: source.to_string(),
+                        source_partition: *partition,
+                        next_offset: stats.next_offset,
+                        updated_at_ms: now_ms,
+                    })
+                    .collect();
+                self.writer.insert(&positions).await?;
+            }
         }
-        self.writer.insert(&rows.notifications).await?;
-        if crash == Some(CrashPoint::BeforePosition) {
-            return Ok(stats);
-        }
-        self.writer
-            .insert(&[PositionRow {
-                source: source.to_string(),
-                source_partition: partition,
-                next_offset: stats.next_offset,
-                updated_at_ms: now_ms,
-            }])
-            .await?;
         tracing::debug!(
-            records = stats.records,
-            next_offset = stats.next_offset,
+            records = parts.iter().map(|(_, s, _)| s.records).sum::<usize>(),
             "clickhouse batch written"
         );
-        Ok(stats)
+        Ok(parts.into_iter().map(|(p, s, _)| (p, s)).collect())
     }
 
     async fn position_of(&self, source: &str, partition: i32) -> Result<i64, ClickHouseError> {
@@ -547,6 +574,19 @@ impl AnalyticsStore for ClickHouseStore {
     ) -> Result<BatchStats, StoreError> {
         Ok(self
             .apply_batch_until(source, partition, processor, &records, None)
+            .await?)
+    }
+
+    async fn apply_batches(
+        &self,
+        source: &str,
+        processor: &Processor,
+        batches: Vec<(i32, Vec<LogRecord>)>,
+    ) -> Result<Vec<(i32, BatchStats)>, StoreError> {
+        let borrowed: Vec<(i32, &[LogRecord])> =
+            batches.iter().map(|(p, r)| (*p, r.as_slice())).collect();
+        Ok(self
+            .apply_partitions_until(source, processor, &borrowed, None)
             .await?)
     }
 

@@ -20,9 +20,11 @@
 //!   starts from the store's position. Rebalancing is eager (`range,roundrobin`, classic
 //!   protocol): every assignment re-places *all* owned partitions at their stored positions,
 //!   so nothing polled and dropped is lost.
-//! * **A failed batch is retried, never skipped**: nothing after it of that partition is
-//!   applied until it succeeds (or the partition moves to another member, which starts from the
-//!   same stored position).
+//! * **A failed batch is retried, never skipped**: a poll round (the records of all polled
+//!   partitions, applied in one store call: one transaction or one insert per table) is retried
+//!   until it succeeds; nothing is polled meanwhile. If that outlasts `max.poll.interval.ms`,
+//!   the member leaves the group and its partitions move to another member, which starts from
+//!   the same stored positions.
 //! * **Undecodable records** are decided as dead letters (stored, and sent to the dead-letter
 //!   topic) and never stop a partition.
 //! * Offsets are also committed to the group (`enable.auto.offset.store=false`; an offset is
@@ -453,45 +455,39 @@ impl Worker {
         batch
     }
 
-    /// Applies one partition's records, retrying until they are applied, the partition moves,
-    /// or the runner stops. Returns whether they were applied.
-    fn apply(&self, partition: i32, records: Vec<LogRecord>, generation: u64) -> bool {
-        let first = records.first().map(|r| r.offset).unwrap_or(0);
-        let last = records.last().map(|r| r.offset).unwrap_or(0);
+    /// Applies one poll round (the records of every partition polled, in one store call),
+    /// retrying until it is applied or the runner stops. Returns whether it was applied.
+    fn apply(&self, batch: BTreeMap<i32, Vec<LogRecord>>) -> bool {
+        let records: usize = batch.values().map(Vec::len).sum();
         let span = tracing::info_span!(
             "process_batch",
-            partition,
-            first_offset = first,
-            last_offset = last,
-            records = records.len()
+            partitions = ?batch.keys().collect::<Vec<_>>(),
+            first_offsets = ?batch.values().filter_map(|r| r.first().map(|r| r.offset)).collect::<Vec<_>>(),
+            records
         );
         let _entered = span.enter();
+        let batches: Vec<(i32, Vec<LogRecord>)> = batch.into_iter().collect();
         let mut failures = 0u32;
         loop {
             let started = Instant::now();
-            let result = self.runtime.block_on(self.store.apply_batch(
+            let result = self.runtime.block_on(self.store.apply_batches(
                 &self.source,
-                partition,
                 &self.processor,
-                records.clone(),
+                batches.clone(),
             ));
             match result {
-                Ok(stats) => {
-                    self.metrics
-                        .batch_applied(&stats, started.elapsed().as_secs_f64());
-                    if let Err(e) =
-                        self.consumer
-                            .store_offset(&self.topic, partition, stats.next_offset)
-                    {
-                        tracing::debug!(error = %e, "offset not stored for commit (informational)");
+                Ok(applied) => {
+                    let seconds = started.elapsed().as_secs_f64();
+                    for (partition, stats) in &applied {
+                        self.metrics.batch_applied(stats, seconds);
+                        if let Err(e) =
+                            self.consumer
+                                .store_offset(&self.topic, *partition, stats.next_offset)
+                        {
+                            tracing::debug!(error = %e, "offset not stored for commit (informational)");
+                        }
                     }
-                    tracing::debug!(
-                        next_offset = stats.next_offset,
-                        validated = stats.validated,
-                        rejected = stats.rejected,
-                        skipped = stats.skipped,
-                        "batch applied"
-                    );
+                    tracing::debug!(records, seconds, "batch applied");
                     return true;
                 }
                 Err(e) => {
@@ -503,18 +499,13 @@ impl Worker {
                     } else {
                         Duration::from_secs(30)
                     };
-                    tracing::error!(error = %e, retryable, retry_in_ms = wait.as_millis() as u64, "batch not applied; nothing after it in this partition is applied until it is");
+                    tracing::error!(error = %e, retryable, retry_in_ms = wait.as_millis() as u64, "batch not applied; nothing after it is applied until it is");
                     let until = Instant::now() + wait;
                     while Instant::now() < until {
                         if self.stopped() {
                             return false;
                         }
                         std::thread::sleep(Duration::from_millis(50));
-                    }
-                    if self.generation() != generation {
-                        // not polling while retrying: a rebalance cannot have happened here,
-                        // but a future change of this loop must not apply a moved partition
-                        return false;
                     }
                 }
             }
@@ -523,12 +514,9 @@ impl Worker {
 
     fn run(self) {
         while !self.stopped() {
-            let generation = self.generation();
             let batch = self.poll_batch();
-            for (partition, records) in batch {
-                if !self.apply(partition, records, generation) {
-                    break;
-                }
+            if !batch.is_empty() && !self.apply(batch) {
+                break;
             }
         }
         // graceful: the last batch is applied; commit it and leave the group

@@ -85,6 +85,27 @@ pub trait AnalyticsStore: Send + Sync {
         records: Vec<LogRecord>,
     ) -> Result<BatchStats, StoreError>;
 
+    /// [`AnalyticsStore::apply_batch`] for several partitions of one source at once: one
+    /// transaction (embedded) or one set of inserts (ClickHouse) for a whole poll round, with the
+    /// same guarantees per partition. Stats per partition, in the given order. The default applies
+    /// the partitions one by one.
+    async fn apply_batches(
+        &self,
+        source: &str,
+        processor: &Processor,
+        batches: Vec<(i32, Vec<LogRecord>)>,
+    ) -> Result<Vec<(i32, BatchStats)>, StoreError> {
+        let mut out = Vec::with_capacity(batches.len());
+        for (partition, records) in batches {
+            out.push((
+                partition,
+                self.apply_batch(source, partition, processor, records)
+                    .await?,
+            ));
+        }
+        Ok(out)
+    }
+
     /// The next offset to process for (source, partition); 0 when never processed.
     async fn position(&self, source: &str, partition: i32) -> Result<i64, StoreError>;
 

@@ -179,7 +179,10 @@ impl EmbeddedStore {
         let open = || -> rusqlite::Result<Connection> {
             let conn = Connection::open(path)?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
-            conn.pragma_update(None, "synchronous", "FULL")?;
+            // NORMAL in WAL mode: a commit survives a process crash; a power loss may lose the
+            // last commits, but atomically (data and position together), so they are simply
+            // processed again from the log. The store is derived data; the log is the record.
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
             conn.busy_timeout(Duration::from_secs(10))?;
             Ok(conn)
         };
@@ -242,13 +245,49 @@ impl EmbeddedStore {
     ) -> Result<BatchStats, StoreError> {
         let mut conn = lock(&self.inner.writer);
         let tx = conn.transaction().map_err(|e| self.db_error(e))?;
+        let stats = self.apply_in(&tx, source, partition, processor, records)?;
+        tx.commit().map_err(|e| self.db_error(e))?;
+        Ok(stats)
+    }
+
+    /// [`EmbeddedStore::apply_batch`] for several partitions of one source in **one**
+    /// transaction (one commit for a whole poll round of the Kafka runner).
+    pub fn apply_batches(
+        &self,
+        source: &str,
+        processor: &Processor,
+        batches: &[(i32, Vec<LogRecord>)],
+    ) -> Result<Vec<(i32, BatchStats)>, StoreError> {
+        let mut conn = lock(&self.inner.writer);
+        let tx = conn.transaction().map_err(|e| self.db_error(e))?;
+        let mut out = Vec::with_capacity(batches.len());
+        for (partition, records) in batches {
+            out.push((
+                *partition,
+                self.apply_in(&tx, source, *partition, processor, records)?,
+            ));
+        }
+        tx.commit().map_err(|e| self.db_error(e))?;
+        Ok(out)
+    }
+
+    /// Decides and applies `records` of one partition inside `tx`, with the new position.
+    fn apply_in(
+        &self,
+        tx: &Transaction<'_>,
+        source: &str,
+        partition: i32,
+        processor: &Processor,
+        records: &[LogRecord],
+    ) -> Result<BatchStats, StoreError> {
         let start: i64 = tx
-            .query_row(
+            .prepare_cached(
                 "SELECT next_offset FROM positions WHERE source = ?1 AND partition = ?2",
-                params![source, partition],
-                |r| r.get(0),
             )
-            .optional()
+            .and_then(|mut stmt| {
+                stmt.query_row(params![source, partition], |r| r.get(0))
+                    .optional()
+            })
             .map_err(|e| self.db_error(e))?
             .unwrap_or(0);
         let mut stats = BatchStats {
@@ -264,7 +303,7 @@ impl EmbeddedStore {
                     Ok(event) => {
                         let id = event.notification_id().map(|id| id.to_string());
                         let previous = match &id {
-                            Some(id) => load_state(&tx, id).map_err(|e| self.wrap(e))?,
+                            Some(id) => load_state(tx, id).map_err(|e| self.wrap(e))?,
                             None => None,
                         };
                         let decision = processor.decide(
@@ -278,7 +317,7 @@ impl EmbeddedStore {
                     }
                 };
             apply(
-                &tx,
+                tx,
                 source,
                 record.offset,
                 subject.as_ref(),
@@ -288,13 +327,13 @@ impl EmbeddedStore {
             .map_err(|e| self.wrap(e))?;
             stats.next_offset = record.offset + 1;
         }
-        tx.execute(
+        cached_execute(
+            tx,
             "INSERT INTO positions (source, partition, next_offset) VALUES (?1, ?2, ?3)
              ON CONFLICT (source, partition) DO UPDATE SET next_offset = excluded.next_offset",
             params![source, partition, stats.next_offset],
         )
         .map_err(|e| self.db_error(e))?;
-        tx.commit().map_err(|e| self.db_error(e))?;
         Ok(stats)
     }
 
@@ -338,11 +377,8 @@ impl From<rusqlite::Error> for ApplyError {
 
 fn load_state(tx: &Transaction<'_>, id: &str) -> Result<Option<NotificationState>, ApplyError> {
     let text: Option<String> = tx
-        .query_row(
-            "SELECT state FROM notifications WHERE notification_id = ?1",
-            params![id],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT state FROM notifications WHERE notification_id = ?1")?
+        .query_row(params![id], |r| r.get(0))
         .optional()?;
     text.map(|t| {
         serde_json::from_str(&t)
@@ -403,7 +439,7 @@ fn apply(
                 now,
             )?;
             let reasons = rejection_reasons_json(&rejection.reasons);
-            tx.execute(
+            cached_execute(tx, 
                 "INSERT OR REPLACE INTO rejections (notification_id, version, reporter, reasons, source_offset, rejected_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![id, rejection.version, rejection.reporter_pseudonym, reasons, offset, rejection.rejected_at],
@@ -424,7 +460,7 @@ fn apply(
             service,
             period,
         } => {
-            tx.execute(
+            cached_execute(tx, 
                 "INSERT OR IGNORE INTO zero_reports (reporter, period, service) VALUES (?1, ?2, ?3)",
                 params![reporter, period.to_string(), service],
             )?;
@@ -432,7 +468,7 @@ fn apply(
         }
         Decision::Skip { .. } => stats.skipped += 1,
         Decision::DeadLetter(dead) => {
-            tx.execute(
+            cached_execute(tx, 
                 "INSERT OR REPLACE INTO dead_letters (source, source_offset, error, payload, failed_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![source, offset, dead.error, dead.payload, dead.failed_at],
@@ -458,6 +494,16 @@ pub fn rejection_reasons_json(reasons: &[ods_wire::records::RejectionReason]) ->
     .unwrap_or_default()
 }
 
+/// Executes `sql` as a statement prepared once per connection (the apply path runs the same
+/// few statements for every record; parsing them each time cost more than executing them).
+fn cached_execute(
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<usize> {
+    tx.prepare_cached(sql)?.execute(params)
+}
+
 fn save_state(
     tx: &Transaction<'_>,
     id: &str,
@@ -467,7 +513,7 @@ fn save_state(
     offset: i64,
     now: i64,
 ) -> rusqlite::Result<()> {
-    tx.execute(
+    cached_execute(tx, 
         "INSERT INTO notifications (notification_id, version, status, reporter, state, validated, source_offset, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (notification_id) DO UPDATE SET version = excluded.version, status = excluded.status,
@@ -489,7 +535,7 @@ fn save_state(
 
 fn add_counts(tx: &Transaction<'_>, c: &Contribution, delta: i64) -> rusqlite::Result<()> {
     let k = &c.key;
-    tx.execute(
+    cached_execute(tx, 
         "INSERT INTO agg_counts (period, year, quarter, sector_code, sbi_section, diagnosis_code, diagnosis_group,
             primary_exposure, primary_exposure_group, sex, age_band, detection_route, consequence, n)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
@@ -500,19 +546,19 @@ fn add_counts(tx: &Transaction<'_>, c: &Contribution, delta: i64) -> rusqlite::R
             k.primary_exposure, k.primary_exposure_group, k.sex, k.age_band, k.detection_route, k.consequence, delta
         ],
     )?;
-    tx.execute(
+    cached_execute(tx, 
         "DELETE FROM agg_counts WHERE n = 0 AND period = ?1 AND sector_code = ?2 AND diagnosis_code = ?3
            AND primary_exposure = ?4 AND sex = ?5 AND age_band = ?6 AND detection_route = ?7 AND consequence = ?8",
         params![k.period, k.sector_code, k.diagnosis_code, k.primary_exposure, k.sex, k.age_band, k.detection_route, k.consequence],
     )?;
     for (code, group) in &c.exposures {
-        tx.execute(
+        cached_execute(tx, 
             "INSERT INTO agg_exposures (period, sector_code, sbi_section, diagnosis_code, diagnosis_group, exposure_code, exposure_group, n)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (period, sector_code, diagnosis_code, exposure_code) DO UPDATE SET n = n + excluded.n",
             params![k.period, k.sector_code, k.sbi_section, k.diagnosis_code, k.diagnosis_group, code, group, delta],
         )?;
-        tx.execute(
+        cached_execute(tx, 
             "DELETE FROM agg_exposures WHERE n = 0 AND period = ?1 AND sector_code = ?2 AND diagnosis_code = ?3 AND exposure_code = ?4",
             params![k.period, k.sector_code, k.diagnosis_code, code],
         )?;
@@ -549,6 +595,17 @@ impl crate::AnalyticsStore for EmbeddedStore {
     ) -> Result<BatchStats, StoreError> {
         let (source, processor) = (source.to_string(), processor.clone());
         self.blocking(move |s| s.apply_batch(&source, partition, &processor, &records))
+            .await
+    }
+
+    async fn apply_batches(
+        &self,
+        source: &str,
+        processor: &Processor,
+        batches: Vec<(i32, Vec<LogRecord>)>,
+    ) -> Result<Vec<(i32, BatchStats)>, StoreError> {
+        let (source, processor) = (source.to_string(), processor.clone());
+        self.blocking(move |s| s.apply_batches(&source, &processor, &batches))
             .await
     }
 
