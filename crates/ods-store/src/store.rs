@@ -439,7 +439,8 @@ fn apply(
                 now,
             )?;
             let reasons = rejection_reasons_json(&rejection.reasons);
-            cached_execute(tx, 
+            cached_execute(
+                tx,
                 "INSERT OR REPLACE INTO rejections (notification_id, version, reporter, reasons, source_offset, rejected_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![id, rejection.version, rejection.reporter_pseudonym, reasons, offset, rejection.rejected_at],
@@ -460,7 +461,8 @@ fn apply(
             service,
             period,
         } => {
-            cached_execute(tx, 
+            cached_execute(
+                tx,
                 "INSERT OR IGNORE INTO zero_reports (reporter, period, service) VALUES (?1, ?2, ?3)",
                 params![reporter, period.to_string(), service],
             )?;
@@ -468,7 +470,8 @@ fn apply(
         }
         Decision::Skip { .. } => stats.skipped += 1,
         Decision::DeadLetter(dead) => {
-            cached_execute(tx, 
+            cached_execute(
+                tx,
                 "INSERT OR REPLACE INTO dead_letters (source, source_offset, error, payload, failed_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![source, offset, dead.error, dead.payload, dead.failed_at],
@@ -513,7 +516,8 @@ fn save_state(
     offset: i64,
     now: i64,
 ) -> rusqlite::Result<()> {
-    cached_execute(tx, 
+    cached_execute(
+                tx,
         "INSERT INTO notifications (notification_id, version, status, reporter, state, validated, source_offset, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (notification_id) DO UPDATE SET version = excluded.version, status = excluded.status,
@@ -535,7 +539,8 @@ fn save_state(
 
 fn add_counts(tx: &Transaction<'_>, c: &Contribution, delta: i64) -> rusqlite::Result<()> {
     let k = &c.key;
-    cached_execute(tx, 
+    cached_execute(
+                tx,
         "INSERT INTO agg_counts (period, year, quarter, sector_code, sbi_section, diagnosis_code, diagnosis_group,
             primary_exposure, primary_exposure_group, sex, age_band, detection_route, consequence, n)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
@@ -546,19 +551,22 @@ fn add_counts(tx: &Transaction<'_>, c: &Contribution, delta: i64) -> rusqlite::R
             k.primary_exposure, k.primary_exposure_group, k.sex, k.age_band, k.detection_route, k.consequence, delta
         ],
     )?;
-    cached_execute(tx, 
+    cached_execute(
+                tx,
         "DELETE FROM agg_counts WHERE n = 0 AND period = ?1 AND sector_code = ?2 AND diagnosis_code = ?3
            AND primary_exposure = ?4 AND sex = ?5 AND age_band = ?6 AND detection_route = ?7 AND consequence = ?8",
         params![k.period, k.sector_code, k.diagnosis_code, k.primary_exposure, k.sex, k.age_band, k.detection_route, k.consequence],
     )?;
     for (code, group) in &c.exposures {
-        cached_execute(tx, 
+        cached_execute(
+                tx,
             "INSERT INTO agg_exposures (period, sector_code, sbi_section, diagnosis_code, diagnosis_group, exposure_code, exposure_group, n)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (period, sector_code, diagnosis_code, exposure_code) DO UPDATE SET n = n + excluded.n",
             params![k.period, k.sector_code, k.sbi_section, k.diagnosis_code, k.diagnosis_group, code, group, delta],
         )?;
-        cached_execute(tx, 
+        cached_execute(
+                tx,
             "DELETE FROM agg_exposures WHERE n = 0 AND period = ?1 AND sector_code = ?2 AND diagnosis_code = ?3 AND exposure_code = ?4",
             params![k.period, k.sector_code, k.diagnosis_code, code],
         )?;
