@@ -478,8 +478,9 @@ impl Worker {
             match result {
                 Ok(applied) => {
                     let seconds = started.elapsed().as_secs_f64();
+                    let stats: Vec<_> = applied.iter().map(|(_, s)| s.clone()).collect();
+                    self.metrics.batches_applied(&stats, seconds);
                     for (partition, stats) in &applied {
-                        self.metrics.batch_applied(stats, seconds);
                         if let Err(e) =
                             self.consumer
                                 .store_offset(&self.topic, *partition, stats.next_offset)

@@ -102,10 +102,22 @@ impl ProcessorMetrics {
         })
     }
 
-    /// Records an applied batch.
+    /// Records an applied batch (of one partition, or a poll round over several).
     pub fn batch_applied(&self, stats: &BatchStats, seconds: f64) {
+        self.batches_applied(std::slice::from_ref(stats), seconds);
+    }
+
+    /// Records one store call that applied the batches of several partitions.
+    pub fn batches_applied(&self, batches: &[BatchStats], seconds: f64) {
         self.batch_seconds.observe(seconds);
-        self.batch_size.observe(stats.records as f64);
+        self.batch_size
+            .observe(batches.iter().map(|s| s.records).sum::<usize>() as f64);
+        for stats in batches {
+            self.count(stats);
+        }
+    }
+
+    fn count(&self, stats: &BatchStats) {
         for (outcome, n) in [
             ("validated", stats.validated),
             ("rejected", stats.rejected),
