@@ -268,5 +268,42 @@ fn check(
     let total: i64 = expected.values().sum();
     prop_assert_eq!(store.summary().unwrap().notifications_counted, total);
     prop_assert_eq!(store.summary().unwrap().dead_letters, 1);
+
+    // the same log split over three partitions by notification (as Kafka keys it), applied in
+    // rounds of one `apply_batches` call over all partitions (the Kafka runner's way)
+    let mut partitions: Vec<Vec<LogRecord>> = vec![Vec::new(); 3];
+    for record in &records {
+        let p = ods_wire::decode_event(&record.payload)
+            .ok()
+            .and_then(|e| e.notification_id())
+            .map(|id| (id.0.as_u128() % 3) as usize)
+            .unwrap_or(0);
+        let offset = partitions[p].len() as i64;
+        partitions[p].push(LogRecord {
+            offset,
+            ..record.clone()
+        });
+    }
+    let split = EmbeddedStore::open(&dir.path().join("split.sqlite")).unwrap();
+    let mut next = [0usize; 3];
+    let mut round = 0usize;
+    while (0..3).any(|p| next[p] < partitions[p].len()) {
+        let mut batches = Vec::new();
+        for p in 0..3 {
+            let size = batch_sizes[(round + p) % batch_sizes.len()];
+            let to = (next[p] + size).min(partitions[p].len());
+            if to > next[p] {
+                batches.push((p as i32, partitions[p][next[p]..to].to_vec()));
+                next[p] = to;
+            }
+        }
+        let applied = split.apply_batches("t", &processor, &batches).unwrap();
+        prop_assert_eq!(applied.len(), batches.len());
+        round += 1;
+    }
+    for (p, records) in partitions.iter().enumerate() {
+        prop_assert_eq!(split.position("t", p as i32).unwrap(), records.len() as i64);
+    }
+    prop_assert_eq!(stored(&split), expected);
     Ok(())
 }
