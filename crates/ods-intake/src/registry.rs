@@ -140,6 +140,7 @@ impl IntakeRegistry {
             .map_err(db)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
+        add_duplicate_key(&conn).map_err(db)?;
         Ok(IntakeRegistry {
             path: name,
             conn: Mutex::new(conn),
@@ -277,37 +278,14 @@ impl IntakeRegistry {
         n: &ods_model::Notification,
         except: Option<&str>,
     ) -> Result<Vec<String>, RegistryError> {
-        let value = serde_json::to_value(n).map_err(|e| RegistryError::Internal(e.to_string()))?;
-        let text = |field: &str| {
-            value
-                .get(field)
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_string()
-        };
-        let month: String = text("diagnosis_date").chars().take(7).collect();
+        let key = duplicate_key(n);
         self.with(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT id FROM notifications WHERE reporter = ?1 AND withdrawn = 0 AND id <> ?2
-                 AND json_extract(content, '$.sex') = ?3
-                 AND json_extract(content, '$.birth_year') = ?4
-                 AND json_extract(content, '$.diagnosis_code') = ?5
-                 AND json_extract(content, '$.sector_code') = ?6
-                 AND substr(json_extract(content, '$.diagnosis_date'), 1, 7) = ?7
-                 ORDER BY id LIMIT 5",
+                "SELECT id FROM notifications WHERE reporter = ?1 AND dup_key = ?2 AND withdrawn = 0
+                 AND id <> ?3 ORDER BY id LIMIT 5",
             )?;
-            let rows = stmt.query_map(
-                params![
-                    reporter,
-                    except.unwrap_or(""),
-                    text("sex"),
-                    n.birth_year,
-                    n.diagnosis_code,
-                    n.sector_code,
-                    month
-                ],
-                |r| r.get(0),
-            )?;
+            let rows =
+                stmt.query_map(params![reporter, key, except.unwrap_or("")], |r| r.get(0))?;
             rows.collect()
         })
     }
@@ -491,19 +469,55 @@ impl RegistryWriter {
     }
 }
 
+/// What two notifications of one doctor share when they are probably the same case: sex, birth
+/// year, diagnosis, sector and the month of the diagnosis date.
+fn duplicate_key(n: &ods_model::Notification) -> String {
+    let sex = serde_json::to_value(n.sex)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let month: String = n.diagnosis_date.to_string().chars().take(7).collect();
+    format!(
+        "{sex}|{}|{}|{}|{month}",
+        n.birth_year, n.diagnosis_code, n.sector_code
+    )
+}
+
+/// Adds the indexed `dup_key` column to registries made before it existed, filled from the
+/// stored content (the same text [`duplicate_key`] makes).
+fn add_duplicate_key(conn: &Connection) -> rusqlite::Result<()> {
+    let has_column = conn
+        .prepare("SELECT 1 FROM pragma_table_info('notifications') WHERE name = 'dup_key'")?
+        .exists([])?;
+    if !has_column {
+        conn.execute_batch(
+            "ALTER TABLE notifications ADD COLUMN dup_key TEXT;
+             UPDATE notifications SET dup_key =
+               json_extract(content, '$.sex') || '|' || json_extract(content, '$.birth_year') || '|' ||
+               json_extract(content, '$.diagnosis_code') || '|' || json_extract(content, '$.sector_code') || '|' ||
+               substr(json_extract(content, '$.diagnosis_date'), 1, 7)
+             WHERE content IS NOT NULL;",
+        )?;
+    }
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS notifications_by_duplicate_key ON notifications (reporter, dup_key)",
+    )
+}
+
 fn apply_one(tx: &rusqlite::Transaction<'_>, event: &Event) -> rusqlite::Result<()> {
     let content = |n: &ods_model::Notification| serde_json::to_string(n).ok();
     match event {
         Event::Filed(e) => {
             tx.prepare_cached(
-                "INSERT OR IGNORE INTO notifications (id, reporter, notified_at, version, content)
-                 VALUES (?1, ?2, ?3, 1, ?4)",
+                "INSERT OR IGNORE INTO notifications (id, reporter, notified_at, version, content, dup_key)
+                 VALUES (?1, ?2, ?3, 1, ?4, ?5)",
             )?
             .execute(params![
                 e.notification_id.to_string(),
                 e.reporter.as_str(),
                 millis(e.notified_at),
-                content(&e.notification)
+                content(&e.notification),
+                duplicate_key(&e.notification)
             ])?;
             history(
                 tx,
@@ -521,11 +535,15 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, event: &Event) -> rusqlite::Result<
             )?
             .execute(params![id, e.reporter.as_str(), millis(e.notified_at)])?;
             tx.prepare_cached(
-                "UPDATE notifications SET version = ?2, content = ?3 WHERE id = ?1 AND version < ?2 AND withdrawn = 0",
+                "UPDATE notifications SET version = ?2, content = ?3, dup_key = ?4
+                 WHERE id = ?1 AND version < ?2 AND withdrawn = 0",
             )?
-            .execute(
-                params![id, e.version, content(&e.notification)],
-            )?;
+            .execute(params![
+                id,
+                e.version,
+                content(&e.notification),
+                duplicate_key(&e.notification)
+            ])?;
             history(tx, &id, e.version, "amended", e.amended_at)?;
         }
         Event::Withdrawn(e) => {
@@ -653,6 +671,37 @@ mod tests {
                 .probable_duplicates(me.as_str(), &base, Some(&id(1)))
                 .unwrap(),
             Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn a_registry_from_before_the_duplicate_key_is_migrated_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        let base = notification(serde_json::json!({}));
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.execute(
+                "INSERT INTO notifications (id, reporter, notified_at, version, content) VALUES ('n1', 'me', 0, 1, ?1)",
+                [serde_json::to_string(&base).unwrap()],
+            )
+            .unwrap();
+        }
+        let registry = IntakeRegistry::open(&path).unwrap();
+        assert_eq!(
+            registry.probable_duplicates("me", &base, None).unwrap(),
+            vec!["n1".to_string()]
+        );
+        // opening again does not migrate twice
+        drop(registry);
+        let registry = IntakeRegistry::open(&path).unwrap();
+        assert_eq!(
+            registry
+                .probable_duplicates("me", &base, None)
+                .unwrap()
+                .len(),
+            1
         );
     }
 }
