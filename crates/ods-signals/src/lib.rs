@@ -1,0 +1,522 @@
+//! `ods-signals`: where signals are computed. Pure functions from counts to [`Signal`]s, each
+//! carrying the numbers that raised it and a one-line explanation a non-statistician reads. The
+//! statistics are `ods-stats`' (checked against R `surveillance`); this crate decides what is
+//! a signal and says why. Reading the counts from a store, scheduling, the review workflow
+//! (`new -> under_review -> confirmed | dismissed`) and the API are the signal service's job.
+//!
+//! * [`aberrations`]: a monthly count series (one per sector x diagnosis group) whose latest
+//!   periods exceed the improved Farrington threshold (Noufaily et al. 2013, R
+//!   `farringtonFlexible`), with the minimum of 5 cases in the evaluated period (`limit54`).
+//! * [`under_reporting`]: sectors whose observed count lies below the 99.8% funnel limit of
+//!   the count expected from reference incidence x workforce (indirect standardisation, SIR with
+//!   exact Poisson interval; Spiegelhalter 2005).
+//! * [`emerging_pairs`]: disease-exposure pairs that are disproportionately frequent in a period
+//!   window: Evans' screening rule (PRR >= 2, Yates chi-square >= 4, a >= 3) **and** the BCPNN
+//!   IC025 > 0, with a minimum count, and never carried by a single reporter. (When the
+//!   diagnosis occurs with no other exposure, PRR is not finite and IC025 > 0 decides alone.)
+//!
+//! Signal ids are deterministic (a hash of kind, subject and period), so a re-run finds the same
+//! signal again instead of raising a new one.
+
+use std::collections::BTreeMap;
+
+use ods_stats::aberration::{farrington_flexible, Details, FlexibleControl};
+use ods_stats::disproportionality::{analyse, TwoByTwo};
+use ods_stats::standardisation::{funnel_limits, sir};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// What kind of signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalKind {
+    /// More notifications than expected in a period (improved Farrington).
+    Aberration,
+    /// Fewer notifications than expected from the workforce (funnel limit).
+    UnderReporting,
+    /// A disease-exposure pair reported disproportionately often.
+    EmergingPair,
+}
+
+impl SignalKind {
+    /// The stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignalKind::Aberration => "aberration",
+            SignalKind::UnderReporting => "under_reporting",
+            SignalKind::EmergingPair => "emerging_pair",
+        }
+    }
+}
+
+/// One signal: what, where, when, the numbers and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Signal {
+    /// Deterministic id (kind, subject, period).
+    pub id: String,
+    /// Kind.
+    pub kind: SignalKind,
+    /// What it is about, e.g. `sector` and `diagnosis_group`, or `exposure` and `diagnosis`.
+    pub subject: BTreeMap<String, String>,
+    /// The period it is about (`YYYY-MM`, or `YYYY-MM..YYYY-MM` for a window).
+    pub period: String,
+    /// The numbers that raised it (observed, expected, thresholds, statistics).
+    pub numbers: BTreeMap<String, f64>,
+    /// The method, e.g. `farrington_flexible`.
+    pub method: String,
+    /// One line for people who act on it.
+    pub explanation: String,
+}
+
+fn signal_id(kind: SignalKind, subject: &BTreeMap<String, String>, period: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(kind.as_str());
+    for (k, v) in subject {
+        h.update([0]);
+        h.update(k);
+        h.update([1]);
+        h.update(v);
+    }
+    h.update([2]);
+    h.update(period);
+    hex::encode(&h.finalize()[..12])
+}
+
+fn subject_text(subject: &BTreeMap<String, String>) -> String {
+    subject
+        .iter()
+        .map(|(k, v)| format!("{} {v}", k.replace('_', " ")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Why signals could not be computed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignalError {
+    /// A series is malformed (its message names it).
+    #[error("series {subject}: {reason}")]
+    Series {
+        /// The series' subject.
+        subject: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// A monthly count series: one value per month, oldest first, no gaps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// What it counts, e.g. `sector` and `diagnosis_group`.
+    pub subject: BTreeMap<String, String>,
+    /// The months (`YYYY-MM`), oldest first.
+    pub periods: Vec<String>,
+    /// Notifications per month.
+    pub counts: Vec<u64>,
+}
+
+/// Aberrations in the last `recent` months of every series (monthly, frequency 12), with the
+/// improved Farrington method and `control` (default: [`FlexibleControl::noufaily`] with
+/// `b = 3` years, as the registry's series are short). Series too short for the method give no
+/// signal.
+pub fn aberrations(
+    series: &[Series],
+    control: &FlexibleControl,
+    recent: usize,
+) -> Result<Vec<Signal>, SignalError> {
+    let mut out = Vec::new();
+    for s in series {
+        if s.periods.len() != s.counts.len() {
+            return Err(SignalError::Series {
+                subject: subject_text(&s.subject),
+                reason: format!("{} periods but {} counts", s.periods.len(), s.counts.len()),
+            });
+        }
+        let n = s.counts.len();
+        // the method needs b years of history plus the window around each reference month
+        if n <= control.b * 12 + control.w {
+            continue;
+        }
+        let control = FlexibleControl {
+            range: Some(n.saturating_sub(recent.max(1))..n),
+            ..control.clone()
+        };
+        let counts: Vec<f64> = s.counts.iter().map(|&c| c as f64).collect();
+        let points =
+            farrington_flexible(&counts, 12, &control).map_err(|e| SignalError::Series {
+                subject: subject_text(&s.subject),
+                reason: e.to_string(),
+            })?;
+        for point in points {
+            if point.alarm != Some(true) {
+                continue;
+            }
+            let period = s.periods.get(point.index).cloned().unwrap_or_default();
+            let mut numbers = BTreeMap::new();
+            numbers.insert("observed".to_string(), point.observed);
+            if let Some(u) = point.upperbound {
+                numbers.insert("upperbound".to_string(), u);
+            }
+            if let Some(e) = point.expected {
+                numbers.insert("expected".to_string(), e);
+            }
+            if let Details::Flexible(d) = &point.details {
+                if let Some(p) = d.pvalue {
+                    numbers.insert("pvalue".to_string(), p);
+                }
+            }
+            numbers.insert("alpha".to_string(), control.alpha);
+            let explanation = format!(
+                "{} notifications for {} in {period}, more than the {:.1} that {} years of history allow (expected {:.1}; improved Farrington, alpha {}).",
+                point.observed,
+                subject_text(&s.subject),
+                point.upperbound.unwrap_or(f64::NAN),
+                control.b,
+                point.expected.unwrap_or(f64::NAN),
+                control.alpha
+            );
+            out.push(Signal {
+                id: signal_id(SignalKind::Aberration, &s.subject, &period),
+                kind: SignalKind::Aberration,
+                subject: s.subject.clone(),
+                period,
+                numbers,
+                method: "farrington_flexible".into(),
+                explanation,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Observed and expected notifications of one sector in one period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SectorExpectation {
+    /// Sector (SBI section or code) and its label.
+    pub subject: BTreeMap<String, String>,
+    /// Notifications counted.
+    pub observed: u64,
+    /// Expected from reference incidence x workforce.
+    pub expected: f64,
+}
+
+/// Sectors whose observed count is below the 99.8% funnel limit of their expected count: the
+/// registry sees far fewer notifications than the workforce and reference incidence predict.
+pub fn under_reporting(period: &str, sectors: &[SectorExpectation]) -> Vec<Signal> {
+    let mut out = Vec::new();
+    for s in sectors {
+        if !s.expected.is_finite() || s.expected <= 0.0 {
+            continue;
+        }
+        let (Ok(ratio), Ok(limits)) =
+            (sir(s.observed, s.expected, 0.95), funnel_limits(s.expected))
+        else {
+            continue;
+        };
+        if (s.observed as f64) >= limits.l998.lower_count {
+            continue;
+        }
+        let mut numbers = BTreeMap::new();
+        numbers.insert("observed".to_string(), s.observed as f64);
+        numbers.insert("expected".to_string(), s.expected);
+        numbers.insert("sir".to_string(), ratio.ratio);
+        numbers.insert("sir_lower".to_string(), ratio.lower);
+        numbers.insert("sir_upper".to_string(), ratio.upper);
+        numbers.insert("funnel_998_lower".to_string(), limits.l998.lower_count);
+        numbers.insert("funnel_95_lower".to_string(), limits.l95.lower_count);
+        let explanation = format!(
+            "{} notifications for {} in {period} where about {:.0} were expected from its workforce: {:.0}% of expected (95% CI {:.0}-{:.0}%), below the 99.8% funnel limit of {:.0}; probable under-reporting.",
+            s.observed,
+            subject_text(&s.subject),
+            s.expected,
+            100.0 * ratio.ratio,
+            100.0 * ratio.lower,
+            100.0 * ratio.upper,
+            limits.l998.lower_count
+        );
+        out.push(Signal {
+            id: signal_id(SignalKind::UnderReporting, &s.subject, period),
+            kind: SignalKind::UnderReporting,
+            subject: s.subject.clone(),
+            period: period.to_string(),
+            numbers,
+            method: "sir_funnel".into(),
+            explanation,
+        });
+    }
+    out
+}
+
+/// Notifications of one disease-exposure pair in a window, with how many doctors reported them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairCount {
+    /// Exposure code.
+    pub exposure: String,
+    /// Diagnosis code.
+    pub diagnosis: String,
+    /// Notifications with both.
+    pub count: u64,
+    /// Distinct reporters of those notifications.
+    pub reporters: u64,
+}
+
+/// Thresholds of [`emerging_pairs`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairRules {
+    /// Fewest notifications of the pair (default 3, Evans).
+    pub min_count: u64,
+    /// Fewest distinct reporters (default 2: no signal carried by one doctor).
+    pub min_reporters: u64,
+}
+
+impl Default for PairRules {
+    fn default() -> Self {
+        PairRules {
+            min_count: 3,
+            min_reporters: 2,
+        }
+    }
+}
+
+/// Pairs disproportionately frequent in the window `period`, from the pair counts of that
+/// window: each pair's 2x2 table is (pair, exposure without the diagnosis, diagnosis without the
+/// exposure, the rest), over all pair-notifications of the window. A signal needs Evans' rule,
+/// IC025 > 0, `min_count` and `min_reporters`.
+pub fn emerging_pairs(period: &str, pairs: &[PairCount], rules: &PairRules) -> Vec<Signal> {
+    let total: u64 = pairs.iter().map(|p| p.count).sum();
+    let mut by_exposure: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut by_diagnosis: BTreeMap<&str, u64> = BTreeMap::new();
+    for p in pairs {
+        *by_exposure.entry(p.exposure.as_str()).or_default() += p.count;
+        *by_diagnosis.entry(p.diagnosis.as_str()).or_default() += p.count;
+    }
+    let mut out = Vec::new();
+    for p in pairs {
+        if p.count < rules.min_count.max(3) || p.reporters < rules.min_reporters {
+            continue;
+        }
+        let a = p.count;
+        let b = by_exposure.get(p.exposure.as_str()).copied().unwrap_or(a) - a;
+        let c = by_diagnosis.get(p.diagnosis.as_str()).copied().unwrap_or(a) - a;
+        let d = total.saturating_sub(a + b + c);
+        let Ok(result) = analyse(&TwoByTwo { a, b, c, d }, 0.95) else {
+            continue;
+        };
+        // A pair whose diagnosis is reported with no other exposure (c = 0) has no finite PRR;
+        // then the IC (which shrinks towards 0 for small counts) decides alone.
+        let disproportionate = match result.prr {
+            Some(_) => result.evans_signal,
+            None => true,
+        };
+        if !disproportionate || result.ic.ic_lower.is_nan() || result.ic.ic_lower <= 0.0 {
+            continue;
+        }
+        let mut subject = BTreeMap::new();
+        subject.insert("exposure".to_string(), p.exposure.clone());
+        subject.insert("diagnosis".to_string(), p.diagnosis.clone());
+        let mut numbers = BTreeMap::new();
+        for (k, v) in [
+            ("a", a as f64),
+            ("b", b as f64),
+            ("c", c as f64),
+            ("d", d as f64),
+            ("expected", result.expected),
+            ("reporters", p.reporters as f64),
+            ("ic", result.ic.ic),
+            ("ic025", result.ic.ic_lower),
+        ] {
+            numbers.insert(k.to_string(), v);
+        }
+        if let Some(prr) = &result.prr {
+            numbers.insert("prr".to_string(), prr.estimate);
+            numbers.insert("prr_lower".to_string(), prr.lower);
+            numbers.insert("prr_upper".to_string(), prr.upper);
+        }
+        if let Some(chi) = &result.chi_square {
+            numbers.insert("chi2_yates".to_string(), chi.yates);
+        }
+        let how_often = match &result.prr {
+            Some(prr) => format!(
+                "{:.1} times as often as the diagnosis is reported with other exposures (PRR)",
+                prr.estimate
+            ),
+            None => "and the diagnosis is reported with no other exposure".to_string(),
+        };
+        let explanation = format!(
+            "{a} notifications of diagnosis {} with exposure {} in {period} from {} doctors, {how_often}; about {:.1} expected if unrelated.",
+            p.diagnosis, p.exposure, p.reporters, result.expected
+        );
+        out.push(Signal {
+            id: signal_id(SignalKind::EmergingPair, &subject, period),
+            kind: SignalKind::EmergingPair,
+            subject,
+            period: period.to_string(),
+            numbers,
+            method: "prr_evans_ic".into(),
+            explanation,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests fail loudly by design
+    use super::*;
+
+    fn subject(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// Five years of monthly counts around `level` with a seasonal wiggle, deterministic.
+    fn series(level: f64, last: Option<u64>) -> Series {
+        let mut counts: Vec<u64> = (0..60)
+            .map(|i| {
+                let season = 1.0 + 0.2 * ((i % 12) as f64 / 12.0 * std::f64::consts::TAU).sin();
+                let noise = [0.0, 1.0, -1.0, 2.0, -2.0, 0.0, 1.0][i % 7];
+                (level * season + noise).max(0.0).round() as u64
+            })
+            .collect();
+        if let Some(last) = last {
+            *counts.last_mut().unwrap() = last;
+        }
+        let periods = (0..60)
+            .map(|i| format!("{}-{:02}", 2019 + i / 12, i % 12 + 1))
+            .collect();
+        Series {
+            subject: subject(&[("sector", "1071"), ("diagnosis_group", "respiratory")]),
+            periods,
+            counts,
+        }
+    }
+
+    #[test]
+    fn a_rise_in_the_last_month_is_an_aberration_and_an_ordinary_month_is_not() {
+        let control = FlexibleControl {
+            b: 3,
+            ..FlexibleControl::noufaily()
+        };
+        let quiet = aberrations(&[series(20.0, None)], &control, 1).unwrap();
+        assert!(quiet.is_empty(), "{quiet:?}");
+        let risen = aberrations(&[series(20.0, Some(60))], &control, 1).unwrap();
+        assert_eq!(risen.len(), 1, "{risen:?}");
+        let s = &risen[0];
+        assert_eq!(s.kind, SignalKind::Aberration);
+        assert_eq!(s.period, "2023-12");
+        assert_eq!(s.numbers["observed"], 60.0);
+        assert!(s.numbers["upperbound"] < 60.0);
+        assert!(s.explanation.contains("60 notifications") && s.explanation.contains("2023-12"));
+        // the same signal on a re-run has the same id
+        let again = aberrations(&[series(20.0, Some(60))], &control, 1).unwrap();
+        assert_eq!(again[0].id, s.id);
+    }
+
+    #[test]
+    fn a_short_series_gives_no_signal_and_a_malformed_one_an_error() {
+        let control = FlexibleControl::noufaily();
+        let mut short = series(20.0, Some(90));
+        short.periods.truncate(24);
+        short.counts.truncate(24);
+        assert!(aberrations(&[short], &control, 1).unwrap().is_empty());
+        let mut broken = series(20.0, None);
+        broken.counts.pop();
+        let err = aberrations(&[broken], &control, 1).unwrap_err().to_string();
+        assert!(err.contains("60 periods but 59 counts"), "{err}");
+    }
+
+    #[test]
+    fn a_sector_far_below_its_expected_count_is_probable_under_reporting() {
+        let sectors = [
+            SectorExpectation {
+                subject: subject(&[("sbi_section", "F")]),
+                observed: 40,
+                expected: 100.0,
+            },
+            SectorExpectation {
+                subject: subject(&[("sbi_section", "Q")]),
+                observed: 95,
+                expected: 100.0,
+            },
+            SectorExpectation {
+                subject: subject(&[("sbi_section", "A")]),
+                observed: 0,
+                expected: 0.0,
+            },
+        ];
+        let signals = under_reporting("2023", &sectors);
+        assert_eq!(signals.len(), 1, "{signals:?}");
+        let s = &signals[0];
+        assert_eq!(s.subject["sbi_section"], "F");
+        assert!((s.numbers["sir"] - 0.4).abs() < 1e-12);
+        assert!(s.numbers["funnel_998_lower"] > 40.0);
+        assert!(s.numbers["sir_upper"] < 1.0);
+        assert!(
+            s.explanation.contains("40% of expected"),
+            "{}",
+            s.explanation
+        );
+    }
+
+    /// A background where exposure and diagnosis are independent (counts proportional to the
+    /// product of their weights), plus a new pair: acrylates (CH004) with asthma (J450).
+    fn pairs(reporters: u64) -> Vec<PairCount> {
+        let exposures = [("ER003", 4), ("ER001", 3), ("PS001", 2), ("BI001", 1)];
+        let diagnoses = [("L694", 4), ("H833", 3), ("F432", 2), ("L230", 1)];
+        let mut out = Vec::new();
+        for (e, we) in exposures {
+            for (d, wd) in diagnoses {
+                let count = 5 * we * wd;
+                out.push(PairCount {
+                    exposure: e.into(),
+                    diagnosis: d.into(),
+                    count,
+                    reporters: count / 2 + 1,
+                });
+            }
+        }
+        out.push(PairCount {
+            exposure: "CH004".into(),
+            diagnosis: "J450".into(),
+            count: 12,
+            reporters,
+        });
+        // asthma also comes from biological agents now and then
+        out.push(PairCount {
+            exposure: "BI001".into(),
+            diagnosis: "J450".into(),
+            count: 2,
+            reporters: 2,
+        });
+        out
+    }
+
+    #[test]
+    fn a_disproportionate_pair_from_several_doctors_is_a_signal_but_not_from_one() {
+        let signals = emerging_pairs("2023-01..2023-12", &pairs(4), &PairRules::default());
+        assert_eq!(signals.len(), 1, "{signals:?}");
+        let s = &signals[0];
+        assert_eq!(s.subject["exposure"], "CH004");
+        assert_eq!(s.subject["diagnosis"], "J450");
+        assert!(s.numbers["prr"] >= 2.0 && s.numbers["ic025"] > 0.0);
+        assert_eq!(s.numbers["a"], 12.0);
+        assert!(
+            s.explanation.contains("from 4 doctors"),
+            "{}",
+            s.explanation
+        );
+        // one doctor alone never carries a signal
+        let single = emerging_pairs("2023-01..2023-12", &pairs(1), &PairRules::default());
+        assert!(single.is_empty(), "{single:?}");
+        // a diagnosis seen with no other exposure (no finite PRR): the IC decides
+        let only: Vec<PairCount> = pairs(4)
+            .into_iter()
+            .filter(|p| !(p.exposure == "BI001" && p.diagnosis == "J450"))
+            .collect();
+        let signals = emerging_pairs("2023-01..2023-12", &only, &PairRules::default());
+        assert_eq!(signals.len(), 1, "{signals:?}");
+        assert!(!signals[0].numbers.contains_key("prr"));
+        assert!(signals[0].explanation.contains("no other exposure"));
+    }
+}
