@@ -199,6 +199,31 @@ pub struct SectorExpectation {
     pub expected: f64,
 }
 
+/// Scales reference-based expectations (reference incidence x workforce) so that they add up to
+/// the observed total: a sector is then flagged for reporting less than the other sectors, not
+/// for the registry's known overall under-count (it sees about 1 in 7 of the cases sentinel
+/// doctors find, `shared/domain.md` §4). Without observations or expectations the input is
+/// returned unchanged.
+pub fn calibrated(sectors: &[SectorExpectation]) -> Vec<SectorExpectation> {
+    let observed: f64 = sectors.iter().map(|s| s.observed as f64).sum();
+    let expected: f64 = sectors
+        .iter()
+        .map(|s| s.expected)
+        .filter(|e| e.is_finite())
+        .sum();
+    if observed <= 0.0 || expected <= 0.0 {
+        return sectors.to_vec();
+    }
+    let factor = observed / expected;
+    sectors
+        .iter()
+        .map(|s| SectorExpectation {
+            expected: s.expected * factor,
+            ..s.clone()
+        })
+        .collect()
+}
+
 /// Sectors whose observed count is below the 99.8% funnel limit of their expected count: the
 /// registry sees far fewer notifications than the workforce and reference incidence predict.
 pub fn under_reporting(period: &str, sectors: &[SectorExpectation]) -> Vec<Signal> {
@@ -424,6 +449,30 @@ mod tests {
         broken.counts.pop();
         let err = aberrations(&[broken], &control, 1).unwrap_err().to_string();
         assert!(err.contains("60 periods but 59 counts"), "{err}");
+    }
+
+    #[test]
+    fn calibration_keeps_the_total_and_flags_the_sector_that_reports_less_than_the_others() {
+        // every sector reports a seventh of its true incidence, construction a twentieth
+        let sector = |code: &str, truth: f64, share: f64| SectorExpectation {
+            subject: subject(&[("sbi_section", code)]),
+            observed: (truth * share).round() as u64,
+            expected: truth,
+        };
+        let sectors = vec![
+            sector("C", 7000.0, 1.0 / 7.0),
+            sector("F", 7000.0, 1.0 / 20.0),
+            sector("Q", 14000.0, 1.0 / 7.0),
+        ];
+        // against the reference itself every sector is under-reported
+        assert_eq!(under_reporting("2023", &sectors).len(), 3);
+        let scaled = calibrated(&sectors);
+        let total_o: f64 = scaled.iter().map(|s| s.observed as f64).sum();
+        let total_e: f64 = scaled.iter().map(|s| s.expected).sum();
+        assert!((total_o - total_e).abs() < 1e-9);
+        let signals = under_reporting("2023", &scaled);
+        assert_eq!(signals.len(), 1, "{signals:?}");
+        assert_eq!(signals[0].subject["sbi_section"], "F");
     }
 
     #[test]
