@@ -278,8 +278,9 @@ impl Lattice {
 }
 
 /// Primary suppression of `t`, then complementary suppression against every coarser table
-/// until every group rule holds and the audit pins no suppressed cell. Returns the number of
-/// groups (and pinned cells) that could not be protected: the table is then withheld.
+/// until every group rule holds (as far as cells are left to suppress) and the audit pins no
+/// primary-suppressed cell. Returns how many such cells could not be protected (or 1 when the
+/// work budget ran out): the table is then withheld.
 fn suppress_table(
     t: &mut Table,
     coarse: &[Table],
@@ -583,8 +584,12 @@ impl<'a> Work<'a> {
                 }
             };
             for (i, (lo, hi)) in bounds.iter().flatten().enumerate() {
-                if self.t.suppressed[i] && self.t.count[i] > 0 && lo == hi && *lo == self.t.count[i]
-                {
+                // only what primary suppression protects is secret: a secondary cell passes
+                // the publication rules (and may hold exactly the records of a published cell)
+                let secret = self
+                    .rules
+                    .primary(self.t.count[i], self.t.reporters[i].len());
+                if self.t.suppressed[i] && secret && lo == hi && *lo == self.t.count[i] {
                     pinned.insert(i);
                 }
             }
@@ -602,24 +607,24 @@ impl<'a> Work<'a> {
                     !self.coarse[group.table].suppressed[group.cell as usize]
                 })
                 .collect();
-            let fix = groups.into_iter().find_map(|g| self.smallest_unlocked(g));
-            match fix {
-                Some(i) => {
-                    self.suppress(i);
-                    changed = true;
-                }
-                None => {
-                    self.exposed.insert(p);
-                }
+            if let Some(i) = groups.iter().find_map(|g| self.smallest_unlocked(*g)) {
+                self.suppress(i);
+                changed = true;
+            } else if let Some(key) = groups.iter().find_map(|g| self.empty_inside(*g)) {
+                self.add_empty(key);
+                changed = true;
+            } else {
+                self.exposed.insert(p);
             }
         }
         changed
     }
 
+    /// What is left unprotected: secret cells the audit pins, or a table too large to audit.
+    /// (A group rule that cannot be met, say a withheld total below the threshold because
+    /// every other cell is locked, gives away no cell by itself; the audit decides.)
     fn unresolved(&self) -> usize {
-        (0..self.groups.len()).filter(|g| !self.ok(*g)).count()
-            + self.exposed.len()
-            + usize::from(self.budget == 0)
+        self.exposed.len() + usize::from(self.budget == 0)
     }
 }
 
