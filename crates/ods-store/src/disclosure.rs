@@ -10,7 +10,7 @@
 //!   least 3 distinct reporting doctors (`shared/domain.md` §6); the reporter numbers are used
 //!   here only and never appear in an answer.
 //!
-//! A withheld cell is listed as `count: null, suppressed: true`. Zero is shown (it discloses
+//! A suppressed cell is listed as `count: null, suppressed: true`. Zero is shown (it discloses
 //! no one), except that complementary suppression may also withhold an empty cell: **a
 //! suppressed cell may be empty**.
 //!
@@ -29,51 +29,70 @@
 //! A grid `h` is a *coarsening* of a grid `g` when every attribute is at the same or a coarser
 //! level in `h` or left out; each `h` cell is then a union of `g` cells. The tables of all
 //! coarsenings of the query's grid (its *lattice*) are suppressed coarsest first, each by the
-//! same procedure:
+//! same procedure (`disclosure/lattice.rs`):
 //!
-//! 1. primary suppression (above);
-//! 2. for every coarsening `h` and every cell `c` of `h`, the cells of this table inside `c`
-//!    must satisfy: if `c` is published, either none of them is suppressed, or at least two
-//!    are, whose total `S` is at least the threshold, differs from their number `k`, and (sector
-//!    funds) comes from at least 3 distinct reporters; if `c` is suppressed, at least one of
-//!    them is suppressed;
-//! 3. a violated rule is repaired by suppressing the smallest published cell inside `c` (ties:
-//!    by key), or if none is left, an empty cell inside `c` whose projection onto every coarser
-//!    table is a listed cell there (so no coarser table shows it to be empty); repeat until
-//!    every rule holds.
+//! 1. **primary** suppression (above); these cells are the *secret* ones;
+//! 2. **group rules** against every coarsening `h` (not only the one-dimension margins: every
+//!    dimension dropped or raised, and any combination): for each cell `c` of `h`, the cells of
+//!    this table inside `c` must satisfy: if `c` is published, either none of them is
+//!    suppressed, or at least two are, whose total `S` is at least the threshold, differs from
+//!    their number `k`, and (sector funds) comes from at least 3 distinct reporters; if `c` is
+//!    suppressed, at least one of them is suppressed. A violated rule is repaired by
+//!    suppressing the smallest published cell inside `c` (ties by key) that is not *locked*
+//!    (the only cell inside some other published coarser cell: its value is public, so hiding
+//!    it protects nothing), or else an empty cell inside `c` whose projection onto every
+//!    coarser table is a listed cell there (so no coarser table shows it to be empty); repeat
+//!    until stable;
+//! 3. an **audit** plays the attacker: interval propagation over every published coarser cell
+//!    of the lattice at once (its suppressed cells sum to its count minus the published ones),
+//!    once with suppressed cells `>= 0` and once with them `>= 1` (dropping the equations that
+//!    contradict it, where an empty cell is listed). A secret cell whose interval closes on its
+//!    value gets another suppression in one of its groups (step 2's choice), then the rules are
+//!    settled again, until the audit finds nothing;
+//! 4. a table where a secret cell stays pinned (a published coarser cell made only of unique
+//!    singletons, with no cell left to hide them among) or that exhausts its work budget is
+//!    **withheld**: its answers list no cell (`withheld: true`; a total from it is suppressed
+//!    whatever its value) and it constrains no finer table.
 //!
-//! A table's pattern depends on the data and its grid only, never on the query that needed it,
-//! so a cell is published or suppressed alike in every answer (the tests check this).
+//! A table's pattern depends on the data and its grid only, never on the query that needed it
+//! (the work budget is per table), so a cell is published or suppressed alike in every answer
+//! (the tests check this).
 //!
 //! ## Why no suppressed cell can be recovered
-//! Everything published is a published cell of some table: answer cells are sums of published
-//! atoms, and a cell with a suppressed atom is itself suppressed.
+//! Everything published is a published cell of some listed table: answer cells are sums of
+//! published atoms, and a cell with a suppressed atom is itself suppressed.
 //!
 //! * **Totals and margins of an answer, finer against coarser queries** (a, b): dropping a
 //!   `group_by` dimension or coarsening it (month to year) keeps filters and range and so gives
 //!   the cells of a coarsening `h` of the finer grid `g`. For a published `h` cell `c`,
-//!   `c - (published g cells inside c)` is the total `S` of the suppressed `g` cells inside `c`,
-//!   of which there are none or `k >= 2`: a sum of at least two unknowns. Each of them can be
-//!   anything from 0 to `S` (suppressed cells may be empty), `S` itself is at least the
-//!   threshold, and since `S != k` even someone assuming every suppressed cell is non-empty
-//!   cannot conclude that all of them are 1. A suppressed `h` cell always contains a suppressed
-//!   `g` cell, so it is never the sum of published cells either.
+//!   `c - (published g cells inside c)` is the total `S` of the suppressed `g` cells inside `c`:
+//!   by the group rules none, or a sum of `k >= 2` unknowns, each anywhere from 0 to `S`
+//!   (suppressed cells may be empty), `S` at least the threshold and `S != k`, so even someone
+//!   assuming every suppressed cell is non-empty cannot conclude that all are 1. Where the
+//!   rules cannot be met (only locked cells left), the audit has checked that combining all
+//!   margins of the table still pins no secret cell. A suppressed `h` cell always contains a
+//!   suppressed `g` cell, so it is never the sum of published cells either.
 //! * **Overlapping filters and period ranges** (c): two answers that differ only in filter
 //!   values or range boundaries read the same table; each published number is a sum of
 //!   published atoms, so their difference is a sum of published atoms, which is public anyway.
 //!   Ranges that differ in alignment (a year against the same year minus December) read a
 //!   table and its coarsening, which is case (b).
 //!
-//! `tests` below and `tests/disclosure_attacks.rs` try these differencing attacks on random
-//! data (with interval propagation over all margins at once) and check that no suppressed value
-//! is determined.
+//! The tests (`disclosure/tests.rs`) build random universes and try exactly these attacks:
+//! a total or margin minus the published cells, every coarser answer against the finer one with
+//! interval propagation over all of them at once (cells `>= 0` and `>= 1`), and a wider filter
+//! minus a narrower one; no secret cell is ever determined. They also check that a coarser
+//! answer read from a finer query's lattice equals the coarser query's own answer.
 //!
-//! **Limits.** The guarantee is for these attacks. Three or more tables that are not
-//! coarsenings of one another (say, year totals and sex totals when one sex occurs in one year
-//! only), combined by linear programming, can narrow the interval of a suppressed cell further
-//! and in contrived cases pin it; full protection against that needs one fixed table for all
-//! queries. Answers are limited to [`MAX_TABLES`] tables (a query may group and filter by about
-//! four attributes), which bounds the work per query.
+//! **Limits.** A *secondary* suppression may occasionally be derivable when it holds exactly the
+//! notifications of a published cell elsewhere (its value is public anyway, and passes the
+//! rules). Tables that are not coarsenings of one another (say, year totals and sex totals
+//! when one sex occurs in one year only), combined by linear programming, can narrow the
+//! interval of a secret cell further than any one lattice shows; full protection against that
+//! needs one fixed table for all queries (or perturbation, which the exact counts of this API
+//! rule out). An attacker who re-runs this deterministic procedure on guessed data may learn
+//! more than the intervals. Answers are limited to [`MAX_TABLES`] tables (a query may group and
+//! filter by about four attributes), which bounds the work per query.
 
 mod lattice;
 
