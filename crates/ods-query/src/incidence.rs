@@ -260,7 +260,10 @@ fn persons(workforce: &Workforce, section: &str, scope: Option<&[String]>) -> Op
         ("diagnosis_group" = Option<String>, Query, description = "filter: comma-separated values; every dimension but year, quarter, month and sector can filter the same way (sbi_section too)")
     ),
     responses(
-        (status = 200, description = "rates with exact Poisson 95% intervals per SBI section and in total; suppressed numerators give null rates", body = IncidenceAnswer),
+        (status = 200, description = "rates with exact Poisson 95% intervals per SBI section and in total; suppressed numerators give null rates", content(
+            (IncidenceAnswer = "application/json"),
+            (String = "text/csv")
+        )),
         (status = 400, description = "no or malformed period, unknown parameter, a period or sector filter: names the parameter, value and rule", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "no or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "analyst, admin or sector fund only", body = Problem, content_type = "application/problem+json"),

@@ -217,7 +217,10 @@ pub(crate) fn csv_response(body: String, withheld: bool) -> Response {
         ("sbi_section" = Option<String>, Query, description = "filter: comma-separated values; every group_by dimension can filter the same way")
     ),
     responses(
-        (status = 200, description = "cells; counts below the threshold are null with suppressed: true, and complementary suppression hides what could be derived (CSV: `X-Ods-Withheld: true` when the table is withheld)", body = CountsAnswer),
+        (status = 200, description = "cells; counts below the threshold are null with suppressed: true, and complementary suppression hides what could be derived (CSV: `X-Ods-Withheld: true` when the table is withheld)", content(
+            (CountsAnswer = "application/json"),
+            (String = "text/csv")
+        )),
         (status = 400, description = "unknown dimension or parameter, malformed period, too much detail: names the parameter, value and rule", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "no or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "analyst, admin or sector fund only", body = Problem, content_type = "application/problem+json"),

@@ -122,7 +122,10 @@ fn parse(params: &HashMap<String, String>) -> Result<(CountQuery, Dimension, boo
         ("diagnosis_group" = Option<String>, Query, description = "filter: comma-separated values; every dimension but year, quarter and month can filter the same way")
     ),
     responses(
-        (status = 200, description = "every period of the range; counts below the threshold are null with suppressed: true (CSV: `X-Ods-Withheld: true` when the table is withheld)", body = TrendAnswer),
+        (status = 200, description = "every period of the range; counts below the threshold are null with suppressed: true (CSV: `X-Ods-Withheld: true` when the table is withheld)", content(
+            (TrendAnswer = "application/json"),
+            (String = "text/csv")
+        )),
         (status = 400, description = "unknown parameter or interval, malformed period, a period filter, a range over 1200 months: names the parameter, value and rule", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "no or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "analyst, admin or sector fund only", body = Problem, content_type = "application/problem+json"),
