@@ -253,10 +253,10 @@ fn persons(workforce: &Workforce, section: &str, scope: Option<&[String]>) -> Op
 #[utoipa::path(
     get, path = "/api/v1/stats/incidence", tag = "statistics",
     params(
-        ("year" = Option<String>, Query, description = "the period as a calendar year YYYY (or give from and to)"),
-        ("from" = Option<String>, Query, description = "first month, YYYY-MM (with to)"),
-        ("to" = Option<String>, Query, description = "last month, YYYY-MM (with from)"),
-        ("format" = Option<String>, Query, description = "json (default) or csv"),
+        ("year" = Option<String>, Query, pattern = r"^[0-9]{4}$", description = "the period as a calendar year YYYY (or give from and to)"),
+        ("from" = Option<String>, Query, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$", description = "first month, YYYY-MM (with to)"),
+        ("to" = Option<String>, Query, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$", description = "last month, YYYY-MM (with from)"),
+        ("format" = Option<String>, Query, pattern = r"^(json|csv)$", description = "json (default) or csv"),
         ("diagnosis_group" = Option<String>, Query, description = "filter: comma-separated values; every dimension but year, quarter, month and sector can filter the same way (sbi_section too)")
     ),
     responses(

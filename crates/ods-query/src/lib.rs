@@ -211,9 +211,9 @@ pub(crate) fn csv_response(body: String, withheld: bool) -> Response {
     get, path = "/api/v1/stats/counts", tag = "statistics",
     params(
         ("group_by" = Option<String>, Query, description = "comma-separated: year, quarter, month, sector, sbi_section, diagnosis_group, diagnosis, exposure_group, exposure, sex, age_band, detection_route, consequence"),
-        ("from" = Option<String>, Query, description = "first month, YYYY-MM"),
-        ("to" = Option<String>, Query, description = "last month, YYYY-MM"),
-        ("format" = Option<String>, Query, description = "json (default) or csv"),
+        ("from" = Option<String>, Query, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$", description = "first month, YYYY-MM"),
+        ("to" = Option<String>, Query, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$", description = "last month, YYYY-MM"),
+        ("format" = Option<String>, Query, pattern = r"^(json|csv)$", description = "json (default) or csv"),
         ("sbi_section" = Option<String>, Query, description = "filter: comma-separated values; every group_by dimension can filter the same way")
     ),
     responses(

@@ -115,10 +115,10 @@ fn parse(params: &HashMap<String, String>) -> Result<(CountQuery, Dimension, boo
 #[utoipa::path(
     get, path = "/api/v1/stats/trend", tag = "statistics",
     params(
-        ("interval" = Option<String>, Query, description = "month (default), quarter or year"),
-        ("from" = Option<String>, Query, description = "first month, YYYY-MM (default: the first month with data)"),
-        ("to" = Option<String>, Query, description = "last month, YYYY-MM (default: the last month with data)"),
-        ("format" = Option<String>, Query, description = "json (default) or csv"),
+        ("interval" = Option<String>, Query, pattern = r"^(month|quarter|year)$", description = "month (default), quarter or year"),
+        ("from" = Option<String>, Query, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$", description = "first month, YYYY-MM (default: the first month with data)"),
+        ("to" = Option<String>, Query, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$", description = "last month, YYYY-MM (default: the last month with data)"),
+        ("format" = Option<String>, Query, pattern = r"^(json|csv)$", description = "json (default) or csv"),
         ("diagnosis_group" = Option<String>, Query, description = "filter: comma-separated values; every dimension but year, quarter and month can filter the same way")
     ),
     responses(

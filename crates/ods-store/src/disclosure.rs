@@ -45,10 +45,13 @@
 //!    until stable;
 //! 3. an **audit** plays the attacker: interval propagation over every published coarser cell
 //!    of the lattice at once (its suppressed cells sum to its count minus the published ones),
-//!    once with suppressed cells `>= 0` and once with them `>= 1` (dropping the equations that
-//!    contradict it, where an empty cell is listed). A secret cell whose interval closes on its
-//!    value gets another suppression in one of its groups (step 2's choice), then the rules are
-//!    settled again, until the audit finds nothing;
+//!    once with suppressed cells `>= 0` (sound, since suppressed cells may be empty) and once
+//!    with them `>= 1` (what one would assume without that note; when the table's published
+//!    numbers contradict it anywhere, it is known to be wrong and proves nothing; otherwise
+//!    only intervals that close on the true value count). A secret cell whose interval
+//!    closes on its value gets another suppression inside the tightest published coarser cell
+//!    around it (step 2's choice, or an empty cell), then the rules are settled again, until
+//!    the audit finds nothing;
 //! 4. a table where a secret cell stays pinned (a published coarser cell made only of unique
 //!    singletons, with no cell left to hide them among) or that exhausts its work budget is
 //!    **withheld**: its answers list no cell (`withheld: true`; a total from it is suppressed

@@ -565,24 +565,17 @@ impl<'a> Work<'a> {
         if eqs.is_empty() {
             return false;
         }
-        // the attacker's starting points: every suppressed cell >= 0 (sound), and every listed
-        // cell >= 1 (wrong where an empty cell is listed: the equations it contradicts are
-        // dropped, and only intervals that close on the true value count)
+        // the attacker's starting points: every suppressed cell >= 0 (sound: suppressed cells
+        // may be empty), and every listed cell >= 1 (what one would assume without that note;
+        // when the published numbers contradict it somewhere, the assumption is known to be
+        // wrong and gives no certainty; otherwise only intervals that close on the true value
+        // count)
         let mut pinned: BTreeSet<usize> = BTreeSet::new();
         for nonempty in [false, true] {
             let lower: Vec<i64> = (0..self.t.len())
                 .map(|i| i64::from(nonempty && self.t.suppressed[i]))
                 .collect();
-            let mut active: Vec<(Vec<usize>, i64)> = eqs.clone();
-            let bounds = loop {
-                match propagate(&lower, &active, &mut self.budget) {
-                    Ok(bounds) => break Some(bounds),
-                    Err(e) if nonempty => {
-                        active.swap_remove(e);
-                    }
-                    Err(_) => break None,
-                }
-            };
+            let bounds = propagate(&lower, &eqs, &mut self.budget).ok();
             for (i, (lo, hi)) in bounds.iter().flatten().enumerate() {
                 // only what primary suppression protects is secret: a secondary cell passes
                 // the publication rules (and may hold exactly the records of a published cell)
@@ -599,7 +592,9 @@ impl<'a> Work<'a> {
             if self.exposed.contains(&p) {
                 continue;
             }
-            let groups: Vec<usize> = self.cell_groups[p]
+            // the tightest published coarser cells around it first: a pin comes from small
+            // equations, so loosen one of those (another cell, or an empty one, inside it)
+            let mut groups: Vec<usize> = self.cell_groups[p]
                 .iter()
                 .copied()
                 .filter(|g| {
@@ -607,11 +602,24 @@ impl<'a> Work<'a> {
                     !self.coarse[group.table].suppressed[group.cell as usize]
                 })
                 .collect();
-            if let Some(i) = groups.iter().find_map(|g| self.smallest_unlocked(*g)) {
-                self.suppress(i);
-                changed = true;
-            } else if let Some(key) = groups.iter().find_map(|g| self.empty_inside(*g)) {
-                self.add_empty(key);
+            groups.sort_by_key(|g| {
+                let group = &self.groups[*g];
+                (self.coarse[group.table].count[group.cell as usize], *g)
+            });
+            let mut fixed = false;
+            for g in groups.iter().copied() {
+                if let Some(i) = self.smallest_unlocked(g) {
+                    self.suppress(i);
+                    fixed = true;
+                } else if let Some(key) = self.empty_inside(g) {
+                    self.add_empty(key);
+                    fixed = true;
+                }
+                if fixed {
+                    break;
+                }
+            }
+            if fixed {
                 changed = true;
             } else {
                 self.exposed.insert(p);
@@ -652,6 +660,9 @@ pub(super) fn propagate(
                 .iter()
                 .fold(0i64, |acc, i| acc.saturating_add(b[*i].1))
                 .min(INF);
+            if lo_sum > *total || (hi_sum < INF && hi_sum < *total) {
+                return Err(e);
+            }
             for i in members {
                 let (lo, hi) = b[*i];
                 let new_lo = if hi_sum >= INF {
@@ -660,10 +671,7 @@ pub(super) fn propagate(
                     lo.max(total - (hi_sum - hi))
                 };
                 let new_hi = hi.min(total - (lo_sum - lo));
-                if new_lo > new_hi {
-                    return Err(e);
-                }
-                if (new_lo, new_hi) != (lo, hi) {
+                if (new_lo, new_hi) != (lo, hi) && new_lo <= new_hi {
                     b[*i] = (new_lo, new_hi);
                     changed = true;
                 }
