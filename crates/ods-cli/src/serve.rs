@@ -40,6 +40,9 @@ pub async fn run_serve(config: Config) -> Result<()> {
             .await
             .with_context(|| format!("connecting to ClickHouse at {}", config.clickhouse.url))?,
     );
+    let reference = Arc::new(
+        ods_codelists::reference::ReferenceData::bundled().context("loading reference data")?,
+    );
     let registry = Registry::new();
     let http = HttpMetrics::register(&registry, "ods_query")?;
     let limiter = Arc::new(RateLimiter::new(
@@ -52,6 +55,7 @@ pub async fn run_serve(config: Config) -> Result<()> {
                 store: store.clone() as Arc<dyn AnalyticsStore>,
                 tokens,
                 limiter,
+                reference,
             })
             .route_layer(from_fn_with_state(http, HttpMetrics::track)),
         )

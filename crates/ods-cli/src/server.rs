@@ -42,6 +42,9 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let lists = Arc::new(config.code_lists().context("loading code lists")?);
+    let reference = Arc::new(
+        ods_codelists::reference::ReferenceData::bundled().context("loading reference data")?,
+    );
     let key = config
         .pseudonym_key()
         .context("loading the pseudonym key")?;
@@ -125,6 +128,7 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
                 store: store.clone(),
                 tokens: tokens.clone(),
                 limiter,
+                reference,
             })
             .route_layer(from_fn_with_state(query_http, HttpMetrics::track)),
         )

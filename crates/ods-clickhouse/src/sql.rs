@@ -124,6 +124,57 @@ pub fn counts(db: &str, query: &CountQuery) -> Sql {
         "SELECT {dims} AS dims, count() AS n FROM ({}) WHERE counted_ = 1",
         latest_contributions(db)
     ));
+    filter_clauses(&mut sql, query);
+    if !exprs.is_empty() {
+        sql.text
+            .push_str(&format!(" GROUP BY {}", exprs.join(", ")));
+    }
+    sql
+}
+
+/// Exact counts per cell and reporter of currently counted notifications for the query's
+/// dimensions, filters and period, and within the sector scope when one is set (see
+/// `AnalyticsStore::exact_counts_by_reporter`). The reporter of a notification is the one of its
+/// latest state row, which belongs to the same version as its latest contribution row. Rows:
+/// `(dims Array(String), reporter String, n UInt64)`, dims in `group_by` order.
+pub fn counts_by_reporter(db: &str, query: &CountQuery) -> Sql {
+    let exprs: Vec<&str> = query.group_by.iter().map(|d| dimension_expr(*d)).collect();
+    let dims = if exprs.is_empty() {
+        "emptyArrayString()".to_string()
+    } else {
+        format!("[{}]", exprs.join(", "))
+    };
+    let mut sql = Sql::new(format!(
+        "SELECT {dims} AS dims, reporter_ AS reporter, count() AS n FROM ({}) AS c \
+         ANY LEFT JOIN (SELECT notification_id, argMax(reporter, source_offset) AS reporter_ \
+         FROM {db}.notifications GROUP BY notification_id) AS r USING notification_id \
+         WHERE counted_ = 1",
+        latest_contributions(db)
+    ));
+    filter_clauses(&mut sql, query);
+    match &query.sector_scope {
+        Some(scope) if scope.is_empty() => sql.text.push_str(" AND 1 = 0"),
+        Some(scope) => {
+            let marks = vec!["?"; scope.len()].join(", ");
+            sql.text.push_str(&format!(
+                " AND ({} IN ({marks}) OR {} IN ({marks}))",
+                dimension_expr(Dimension::SbiSection),
+                dimension_expr(Dimension::Sector)
+            ));
+            sql.binds.extend(scope.iter().cloned().map(Value::Str));
+            sql.binds.extend(scope.iter().cloned().map(Value::Str));
+        }
+        None => {}
+    }
+    let mut group: Vec<&str> = exprs.clone();
+    group.push("reporter_");
+    sql.text
+        .push_str(&format!(" GROUP BY {}", group.join(", ")));
+    sql
+}
+
+/// Appends the filters and the period range of `query` (`AND ...`, values bound).
+fn filter_clauses(sql: &mut Sql, query: &CountQuery) {
     for (d, values) in &query.filters {
         if values.is_empty() {
             continue;
@@ -143,11 +194,6 @@ pub fn counts(db: &str, query: &CountQuery) -> Sql {
         sql.text.push_str(" AND period_ <= ?");
         sql.binds.push(Value::Str(to.clone()));
     }
-    if !exprs.is_empty() {
-        sql.text
-            .push_str(&format!(" GROUP BY {}", exprs.join(", ")));
-    }
-    sql
 }
 
 /// Latest state of the given notifications. Rows: `(notification_id, state)`.
@@ -293,6 +339,36 @@ pub fn sql_catalog(db: &str, caps: &Capabilities) -> SqlCatalog {
     };
     queries.push(("counts_total".into(), counts(db, &CountQuery::default())));
     queries.push(("counts_every_dimension".into(), counts(db, &every)));
+    queries.push((
+        "counts_by_reporter_total".into(),
+        counts_by_reporter(db, &CountQuery::default()),
+    ));
+    queries.push((
+        "counts_by_reporter_every_dimension".into(),
+        counts_by_reporter(db, &every),
+    ));
+    queries.push((
+        "counts_by_reporter_scoped".into(),
+        counts_by_reporter(
+            db,
+            &CountQuery {
+                group_by: vec![Dimension::Year, Dimension::Sector, Dimension::SbiSection],
+                sector_scope: Some(vec!["F".into(), "1071".into(), "it's".into()]),
+                ..CountQuery::default()
+            },
+        ),
+    ));
+    queries.push((
+        "counts_by_reporter_empty_scope".into(),
+        counts_by_reporter(
+            db,
+            &CountQuery {
+                group_by: vec![Dimension::Sex],
+                sector_scope: Some(Vec::new()),
+                ..CountQuery::default()
+            },
+        ),
+    ));
     for d in ods_store::Dimension::ALL {
         queries.push((
             format!("counts_by_{}", d.name()),

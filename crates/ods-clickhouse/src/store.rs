@@ -86,6 +86,13 @@ struct CountRow {
 }
 
 #[derive(Row, Deserialize)]
+struct ReporterCountRow {
+    dims: Vec<String>,
+    reporter: String,
+    n: u64,
+}
+
+#[derive(Row, Deserialize)]
 struct StateRow {
     notification_id: String,
     state: String,
@@ -618,6 +625,40 @@ impl AnalyticsStore for ClickHouseStore {
                 .zip(row.dims)
                 .collect();
             cells.push((key, to_i64(row.n)));
+        }
+        Ok(cells)
+    }
+
+    async fn exact_counts_by_reporter(
+        &self,
+        query: &CountQuery,
+    ) -> Result<Vec<(CellKey, String, i64)>, StoreError> {
+        let rows: Vec<ReporterCountRow> = self
+            .fetch_all(
+                "count query by reporter",
+                sql::counts_by_reporter(&self.database, query),
+            )
+            .await?;
+        let mut cells = Vec::with_capacity(rows.len());
+        for row in rows {
+            if row.dims.len() != query.group_by.len() {
+                return Err(ClickHouseError::Unexpected {
+                    what: "count query by reporter".into(),
+                    reason: format!(
+                        "{} dimension values for {} dimensions",
+                        row.dims.len(),
+                        query.group_by.len()
+                    ),
+                }
+                .into());
+            }
+            let key: CellKey = query
+                .group_by
+                .iter()
+                .map(|d| d.name())
+                .zip(row.dims)
+                .collect();
+            cells.push((key, row.reporter, to_i64(row.n)));
         }
         Ok(cells)
     }

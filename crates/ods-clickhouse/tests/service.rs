@@ -20,7 +20,8 @@ use ods_generator::GeneratorConfig;
 use ods_log::LogRecord;
 use ods_processor::Processor;
 use ods_store::{
-    AnalyticsStore, CountCell, CountQuery, Dimension, EmbeddedStore, NotificationView, Summary,
+    AnalyticsStore, CellKey, CountQuery, Dimension, EmbeddedStore, NotificationView, Published,
+    Summary,
 };
 use ods_validation::Limits;
 
@@ -163,10 +164,48 @@ fn queries() -> Vec<CountQuery> {
     ]
 }
 
+/// Queries for the exact counts per reporter (the sector-fund reporter threshold).
+fn reporter_queries() -> Vec<CountQuery> {
+    use Dimension::*;
+    vec![
+        CountQuery::default(),
+        CountQuery {
+            group_by: vec![Year, SbiSection],
+            ..CountQuery::default()
+        },
+        CountQuery {
+            group_by: vec![Quarter, DiagnosisGroup, Sector, SbiSection],
+            sector_scope: Some(vec!["F".into(), "1071".into()]),
+            ..CountQuery::default()
+        },
+        CountQuery {
+            group_by: vec![Month, Sex],
+            filters: vec![(
+                DiagnosisGroup,
+                vec!["musculoskeletal".into(), "skin".into()],
+            )],
+            from: Some("2022-03".into()),
+            to: Some("2023-06".into()),
+            sector_scope: Some(vec!["C".into(), "Q".into()]),
+        },
+        CountQuery {
+            group_by: vec![Year],
+            sector_scope: Some(vec![]),
+            ..CountQuery::default()
+        },
+    ]
+}
+
+fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+    v.sort();
+    v
+}
+
 #[derive(Debug, PartialEq)]
 struct Answers {
-    published: Vec<Vec<CountCell>>,
-    exact: Vec<Vec<(ods_store::CellKey, i64)>>,
+    published: Vec<Published>,
+    by_reporter: Vec<Vec<(CellKey, String, i64)>>,
+    exact: Vec<Vec<(CellKey, i64)>>,
     summary: Summary,
     views: Vec<Option<NotificationView>>,
     position: i64,
@@ -179,6 +218,10 @@ async fn answers(store: &dyn AnalyticsStore, ids: &[String]) -> Answers {
         published.push(store.counts(&q).await.unwrap());
         exact.push(store.counts_unsuppressed(&q).await.unwrap());
     }
+    let mut by_reporter = Vec::new();
+    for q in reporter_queries() {
+        by_reporter.push(sorted(store.exact_counts_by_reporter(&q).await.unwrap()));
+    }
     let mut views = Vec::new();
     for id in ids.iter().step_by(13).chain(ids.iter().step_by(41)) {
         views.push(store.notification(id).await.unwrap());
@@ -186,6 +229,7 @@ async fn answers(store: &dyn AnalyticsStore, ids: &[String]) -> Answers {
     views.push(store.notification("no-such-id").await.unwrap());
     Answers {
         published,
+        by_reporter,
         exact,
         summary: store.summary().await.unwrap(),
         views,
@@ -222,7 +266,22 @@ async fn same_answers_as_the_embedded_store_on_demo_data() {
         s.zero_reports > 0 && s.dead_letters == 1 && s.reporters > 0,
         "{s:?}"
     );
-    assert!(expected.published.iter().flatten().any(|c| c.suppressed));
+    assert!(expected
+        .published
+        .iter()
+        .flat_map(|p| &p.cells)
+        .any(|c| c.suppressed));
+    // sector funds' answers (scoped) publish something, under their stricter rules
+    assert!(expected.published[9].cells.iter().any(|c| !c.suppressed));
+    // reporter counts: several reporters per cell, and they add up to the counts
+    let national = &expected.by_reporter[0];
+    assert!(national.len() > 50, "{} reporters", national.len());
+    assert_eq!(
+        national.iter().map(|(_, _, n)| n).sum::<i64>(),
+        s.notifications_counted
+    );
+    assert_eq!(national.len() as i64, s.reporters);
+    assert!(expected.by_reporter[4].is_empty());
     assert!(expected
         .views
         .iter()
@@ -236,6 +295,19 @@ async fn same_answers_as_the_embedded_store_on_demo_data() {
     assert_eq!(actual.summary, expected.summary);
     for (i, (a, e)) in actual.published.iter().zip(&expected.published).enumerate() {
         assert_eq!(a, e, "published answer to query {i}: {:?}", queries()[i]);
+    }
+    for (i, (a, e)) in actual
+        .by_reporter
+        .iter()
+        .zip(&expected.by_reporter)
+        .enumerate()
+    {
+        assert_eq!(
+            a,
+            e,
+            "counts by reporter, query {i}: {:?}",
+            reporter_queries()[i]
+        );
     }
     assert_eq!(&actual, expected);
     store.drop_database().await.unwrap();

@@ -3,42 +3,78 @@
 //! * `GET /api/v1/stats/summary` (analyst, admin): pipeline totals and counts per year.
 //! * `GET /api/v1/stats/counts` (analyst, admin, sector fund): counts grouped by any of the
 //!   dimensions of [`ods_store::Dimension`], filtered by the same dimensions and a period range,
-//!   as JSON or CSV (`format=csv`). Sector funds get only their own sectors: their answers are
-//!   filtered to them (other sectors are never shown, not refused).
+//!   as JSON or CSV (`format=csv`).
+//! * `GET /api/v1/stats/trend` (analyst, admin, sector fund): one series by month, quarter or
+//!   year with the same filters, every period of the range present ([`trend`]).
+//! * `GET /api/v1/stats/incidence` (analyst, admin, sector fund): notifications per 100,000
+//!   worker-years by SBI section with exact Poisson (Garwood) 95% intervals, on the CBS
+//!   workforce of the reference data ([`incidence`]).
 //!
-//! Every published count below 5 is suppressed (`count: null, suppressed: true`).
+//! Sector funds get only their own sectors: their answers are filtered to them (other sectors
+//! are never shown, not refused), and they never see reporter-level data.
+//!
+//! Every answer goes through disclosure control ([`ods_store::disclosure`]): cells below 5
+//! (sector funds: below 10 or from fewer than 3 reporting doctors) are `count: null,
+//! suppressed: true`, with complementary suppression so no withheld cell can be derived from
+//! totals, coarser queries or overlapping filters; a table that cannot be protected is
+//! `withheld`. Bad parameters are answered 400 `application/problem+json` naming the parameter,
+//! its value and the rule.
+
+pub mod incidence;
+mod params;
+pub mod trend;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{FromRef, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use ods_codelists::reference::ReferenceData;
 use ods_http::{Caller, Problem, RateLimiter};
 use ods_identity::{Principal, Role, TokenStore};
-use ods_model::Period;
-use ods_store::{AnalyticsStore, CountCell, CountQuery, Dimension, Summary};
+use ods_store::{AnalyticsStore, CountCell, CountQuery, Dimension, Policy, Summary};
 use serde::Serialize;
 use utoipa::OpenApi;
+
+use crate::params::{Accepts, BadParam};
 
 /// Answer of `GET /api/v1/stats/counts`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CountsAnswer {
     /// The grouped dimensions.
     pub group_by: Vec<String>,
-    /// Counts below this are suppressed.
+    /// Counts below this are suppressed (5; sector funds 10).
     pub suppression_threshold: i64,
-    /// The cells.
+    /// A published cell comes from at least this many distinct reporters (sector funds: 3;
+    /// otherwise 0, no such rule).
+    pub min_reporters: usize,
+    /// The table is too detailed to protect: no cell is listed (group by fewer or coarser
+    /// dimensions).
+    pub withheld: bool,
+    /// The cells, ordered by their `group_by` values. Cells that are 0 are left out; a
+    /// suppressed cell may be 0 (complementary suppression also hides empty cells).
     pub cells: Vec<CountCell>,
 }
 
 /// The statistics API.
 #[derive(OpenApi)]
 #[openapi(
-    paths(summary, counts),
-    components(schemas(CountsAnswer, CountCell, Summary, Problem)),
+    paths(summary, counts, trend::trend, incidence::incidence),
+    components(schemas(
+        CountsAnswer,
+        CountCell,
+        Summary,
+        Problem,
+        trend::TrendAnswer,
+        trend::TrendPoint,
+        incidence::IncidenceAnswer,
+        incidence::IncidenceRow,
+        incidence::RateStatus,
+        incidence::Denominator
+    )),
     security(("bearer" = [])),
     tags((name = "statistics", description = "Analysts and sector funds ask"))
 )]
@@ -53,6 +89,8 @@ pub struct QueryState {
     pub tokens: Arc<TokenStore>,
     /// Per-token request limit.
     pub limiter: Arc<RateLimiter>,
+    /// Reference data: the workforce denominators of `incidence`.
+    pub reference: Arc<ReferenceData>,
 }
 
 impl FromRef<QueryState> for Arc<RateLimiter> {
@@ -72,12 +110,22 @@ pub fn router(state: QueryState) -> Router {
     Router::new()
         .route("/api/v1/stats/summary", get(summary))
         .route("/api/v1/stats/counts", get(counts))
+        .route("/api/v1/stats/trend", get(trend::trend))
+        .route("/api/v1/stats/incidence", get(incidence::incidence))
         .with_state(state)
 }
 
-fn store_problem(e: ods_store::StoreError) -> Problem {
+pub(crate) fn store_problem(e: ods_store::StoreError) -> Problem {
     tracing::error!(error = %e, "store query failed");
     Problem::unavailable("the store could not answer; retry shortly", 2)
+}
+
+/// The roles that may ask for statistics, and the sector scope of a sector fund.
+pub(crate) fn statistics_caller(caller: &Caller) -> Result<Option<Vec<String>>, Problem> {
+    match caller.require(&[Role::Analyst, Role::Admin, Role::SectorFund])? {
+        Principal::SectorFund { sectors } => Ok(Some(sectors.clone())),
+        _ => Ok(None),
+    }
 }
 
 /// Pipeline totals.
@@ -101,61 +149,30 @@ pub(crate) async fn summary(State(state): State<QueryState>, caller: Caller) -> 
     }
 }
 
-fn bad_request(detail: String) -> Problem {
-    Problem::new(StatusCode::BAD_REQUEST, "bad-query", detail)
+fn parse_counts_query(params: &HashMap<String, String>) -> Result<(CountQuery, bool), BadParam> {
+    let common = params::common(
+        params,
+        &Accepts {
+            own: &["group_by"],
+            period_filters: true,
+            refused: &[],
+        },
+    )?;
+    let mut query = common.query;
+    if let Some(value) = params.get("group_by") {
+        query.group_by = params::group_by(value)?;
+    }
+    params::check_size(&query)?;
+    Ok((query, common.csv))
 }
 
-fn parse_counts_query(params: &HashMap<String, String>) -> Result<(CountQuery, bool), Problem> {
-    let mut query = CountQuery::default();
-    let mut csv = false;
-    let names: Vec<&str> = Dimension::ALL.iter().map(|d| d.name()).collect();
-    for (key, value) in params {
-        match key.as_str() {
-            "group_by" => {
-                for name in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                    let d = Dimension::parse(name).ok_or_else(|| {
-                        bad_request(format!(
-                            "group_by: unknown dimension '{name}'; use any of {}",
-                            names.join(", ")
-                        ))
-                    })?;
-                    if query.group_by.contains(&d) {
-                        return Err(bad_request(format!("group_by lists '{name}' twice")));
-                    }
-                    query.group_by.push(d);
-                }
-            }
-            "from" | "to" => {
-                let p = Period::parse(value).map_err(|e| bad_request(format!("{key}: {e}")))?;
-                if key == "from" {
-                    query.from = Some(p.to_string());
-                } else {
-                    query.to = Some(p.to_string());
-                }
-            }
-            "format" => match value.as_str() {
-                "json" => csv = false,
-                "csv" => csv = true,
-                other => return Err(bad_request(format!("format '{other}': use json or csv"))),
-            },
-            other => {
-                let d = Dimension::parse(other).ok_or_else(|| {
-                    bad_request(format!(
-                        "unknown parameter '{other}'; use group_by, from, to, format or a dimension filter ({})",
-                        names.join(", ")
-                    ))
-                })?;
-                let values = value
-                    .split(',')
-                    .map(|v| v.trim().to_string())
-                    .filter(|v| !v.is_empty())
-                    .collect();
-                query.filters.push((d, values));
-            }
-        }
+/// A CSV field, quoted when needed.
+pub(crate) fn csv_field(v: &str) -> String {
+    if v.contains([',', '"', '\n']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v.to_string()
     }
-    query.filters.sort();
-    Ok((query, csv))
 }
 
 fn to_csv(group_by: &[Dimension], cells: &[CountCell]) -> String {
@@ -168,11 +185,7 @@ fn to_csv(group_by: &[Dimension], cells: &[CountCell]) -> String {
     for c in cells {
         for d in group_by {
             let v = c.dimensions.get(d.name()).cloned().unwrap_or_default();
-            if v.contains([',', '"', '\n']) {
-                out.push_str(&format!("\"{}\"", v.replace('"', "\"\"")));
-            } else {
-                out.push_str(&v);
-            }
+            out.push_str(&csv_field(&v));
             out.push(',');
         }
         out.push_str(&c.count.map(|n| n.to_string()).unwrap_or_default());
@@ -181,19 +194,34 @@ fn to_csv(group_by: &[Dimension], cells: &[CountCell]) -> String {
     out
 }
 
+/// A CSV answer, with `X-Ods-Withheld: true` when the table is withheld.
+pub(crate) fn csv_response(body: String, withheld: bool) -> Response {
+    let mut response = ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response();
+    if withheld {
+        response.headers_mut().insert(
+            "x-ods-withheld",
+            axum::http::HeaderValue::from_static("true"),
+        );
+    }
+    response
+}
+
 /// Counts with disclosure control.
 #[utoipa::path(
     get, path = "/api/v1/stats/counts", tag = "statistics",
     params(
         ("group_by" = Option<String>, Query, description = "comma-separated: year, quarter, month, sector, sbi_section, diagnosis_group, diagnosis, exposure_group, exposure, sex, age_band, detection_route, consequence"),
-        ("from" = Option<String>, Query, description = "first month, YYYY-MM"),
-        ("to" = Option<String>, Query, description = "last month, YYYY-MM"),
-        ("format" = Option<String>, Query, description = "json (default) or csv"),
+        ("from" = Option<String>, Query, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$", description = "first month, YYYY-MM"),
+        ("to" = Option<String>, Query, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$", description = "last month, YYYY-MM"),
+        ("format" = Option<String>, Query, pattern = r"^(json|csv)$", description = "json (default) or csv"),
         ("sbi_section" = Option<String>, Query, description = "filter: comma-separated values; every group_by dimension can filter the same way")
     ),
     responses(
-        (status = 200, description = "cells; counts below 5 are null with suppressed: true", body = CountsAnswer),
-        (status = 400, description = "unknown dimension or parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "cells; counts below the threshold are null with suppressed: true, and complementary suppression hides what could be derived (CSV: `X-Ods-Withheld: true` when the table is withheld)", content(
+            (CountsAnswer = "application/json"),
+            (String = "text/csv")
+        )),
+        (status = 400, description = "unknown dimension or parameter, malformed period, too much detail: names the parameter, value and rule", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "no or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "analyst, admin or sector fund only", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "rate limit", body = Problem, content_type = "application/problem+json"),
@@ -205,28 +233,25 @@ pub(crate) async fn counts(
     caller: Caller,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let principal = match caller.require(&[Role::Analyst, Role::Admin, Role::SectorFund]) {
-        Ok(p) => p.clone(),
+    let scope = match statistics_caller(&caller) {
+        Ok(scope) => scope,
         Err(p) => return p.into_response(),
     };
     let (mut query, csv) = match parse_counts_query(&params) {
         Ok(q) => q,
-        Err(p) => return p.into_response(),
+        Err(e) => return e.problem().into_response(),
     };
-    if let Principal::SectorFund { sectors } = principal {
-        query.sector_scope = Some(sectors);
-    }
+    query.sector_scope = scope;
+    let policy = Policy::of(&query);
     let group_by = query.group_by.clone();
     match state.store.counts(&query).await {
-        Ok(cells) if csv => (
-            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-            to_csv(&group_by, &cells),
-        )
-            .into_response(),
-        Ok(cells) => Json(CountsAnswer {
+        Ok(answer) if csv => csv_response(to_csv(&group_by, &answer.cells), answer.withheld),
+        Ok(answer) => Json(CountsAnswer {
             group_by: group_by.iter().map(|d| d.name().to_string()).collect(),
-            suppression_threshold: ods_store::SUPPRESSION_THRESHOLD,
-            cells,
+            suppression_threshold: policy.min_count,
+            min_reporters: policy.min_reporters,
+            withheld: answer.withheld,
+            cells: answer.cells,
         })
         .into_response(),
         Err(e) => store_problem(e).into_response(),

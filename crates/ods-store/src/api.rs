@@ -13,8 +13,8 @@ use ods_processor::Processor;
 use ods_wire::records::{DeadLetter, NotificationRejected, NotificationValidated};
 use serde::Serialize;
 
-use crate::disclosure;
-use crate::queries::{CellKey, CountCell, CountQuery, Dimension, NotificationView, Summary};
+use crate::disclosure::{self, Disclosed, ExactCell, Policy, Published};
+use crate::queries::{CellKey, CountQuery, Dimension, NotificationView, Summary};
 use crate::store::{BatchStats, StoreError};
 
 /// Pipeline totals before disclosure control (the scalar part of [`Summary`]).
@@ -111,8 +111,20 @@ pub trait AnalyticsStore: Send + Sync {
 
     /// Exact counts for the query's `group_by`, filters and period. Implementations ignore
     /// `sector_scope`: scope and suppression are disclosure control, applied by
-    /// [`disclosure::publish`] in the provided methods.
+    /// [`disclosure`] in the provided methods.
     async fn exact_counts(&self, query: &CountQuery) -> Result<Vec<(CellKey, i64)>, StoreError>;
+
+    /// Exact counts per cell **and reporter** (pseudonym) for the query's `group_by`, filters and
+    /// period: one row per (cell, reporter) with that reporter's currently counted
+    /// notifications in the cell (the reporter of a notification's latest counted version).
+    /// When `sector_scope` is set, only notifications whose SBI section or sector code is in the
+    /// scope (the rows are many, so the store keeps them to the fund's sectors; disclosure
+    /// control applies the scope again). For the reporter thresholds of sector funds only:
+    /// never published.
+    async fn exact_counts_by_reporter(
+        &self,
+        query: &CountQuery,
+    ) -> Result<Vec<(CellKey, String, i64)>, StoreError>;
 
     /// Pipeline totals.
     async fn totals(&self) -> Result<Totals, StoreError>;
@@ -133,10 +145,25 @@ pub trait AnalyticsStore: Send + Sync {
         Ok(disclosure::apply_scope(query, exact))
     }
 
-    /// Published counts: sector scope and suppression applied.
-    async fn counts(&self, query: &CountQuery) -> Result<Vec<CountCell>, StoreError> {
-        let exact = self.exact_counts(&disclosure::store_query(query)).await?;
-        Ok(disclosure::publish(query, exact))
+    /// Every table behind the published answer to `query`, suppressed (sector scope, primary
+    /// and complementary suppression, see [`disclosure`]). Answers to `query` and to coarser
+    /// queries with the same scope are read from it with [`Disclosed::answer`].
+    async fn disclosed(&self, query: &CountQuery) -> Result<Disclosed, StoreError> {
+        let table = disclosure::table_query(query);
+        let rows = if Policy::of(query).min_reporters > 0 {
+            ExactCell::from_reporter_counts(self.exact_counts_by_reporter(&table).await?)
+        } else {
+            ExactCell::from_counts(self.exact_counts(&table).await?)
+        };
+        let query = query.clone();
+        tokio::task::spawn_blocking(move || Disclosed::new(&query, rows))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))
+    }
+
+    /// Published counts: sector scope, primary and complementary suppression applied.
+    async fn counts(&self, query: &CountQuery) -> Result<Published, StoreError> {
+        Ok(self.disclosed(query).await?.answer(query)?)
     }
 
     /// Totals and published counts per year.
@@ -148,6 +175,6 @@ pub trait AnalyticsStore: Send + Sync {
                 ..CountQuery::default()
             })
             .await?;
-        Ok(Summary::new(totals, by_year))
+        Ok(Summary::new(totals, by_year.cells))
     }
 }

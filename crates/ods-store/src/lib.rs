@@ -15,9 +15,12 @@
 //! answers. Positions are kept per (source, partition).
 //!
 //! ## Disclosure control
-//! Published counts below [`SUPPRESSION_THRESHOLD`] are returned as `null` with `suppressed:
-//! true` (`shared/domain.md` §6). Stores answer exact counts only; sector scope and suppression
-//! are one shared pure function ([`disclosure::publish`]), so every store publishes the same.
+//! Published counts below [`SUPPRESSION_THRESHOLD`] (sector funds: below
+//! [`SECTOR_FUND_THRESHOLD`] or from fewer than [`SECTOR_FUND_MIN_REPORTERS`] reporters) are
+//! returned as `null` with `suppressed: true`, with complementary suppression so that no
+//! withheld cell can be derived from totals, coarser queries or overlapping filters
+//! (`shared/domain.md` §6). Stores answer exact counts only; sector scope and suppression are
+//! one shared pure module ([`disclosure`]), so every store publishes the same.
 
 mod api;
 pub mod disclosure;
@@ -25,8 +28,15 @@ mod queries;
 mod store;
 
 pub use api::{AnalyticsStore, BatchOutputs, Outlet, Totals};
+pub use disclosure::{Disclosed, DisclosureError, ExactCell, Policy, Published};
 pub use queries::{CellKey, CountCell, CountQuery, Dimension, NotificationView, Summary};
 pub use store::{rejection_reasons_json, BatchStats, EmbeddedStore, StoreError};
 
 /// Cells with fewer notifications than this are suppressed in published answers.
 pub const SUPPRESSION_THRESHOLD: i64 = 5;
+
+/// For sector funds, cells with fewer notifications than this are suppressed.
+pub const SECTOR_FUND_THRESHOLD: i64 = 10;
+
+/// For sector funds, cells from fewer distinct reporting doctors than this are suppressed.
+pub const SECTOR_FUND_MIN_REPORTERS: usize = 3;

@@ -6,7 +6,7 @@ use rusqlite::params_from_iter;
 use serde::Serialize;
 
 use crate::api::Totals;
-use crate::disclosure;
+use crate::disclosure::{self, ExactCell, Policy, Published};
 use crate::store::{lock, EmbeddedStore, StoreError};
 
 /// A dimension of the count aggregate that answers can be grouped and filtered by.
@@ -183,12 +183,68 @@ impl Summary {
     }
 }
 
+/// The SQL of an exact count over `table` (`agg_counts` or `agg_reporters`, which share the
+/// cell columns), per reporter too when `by_reporter` (then the sector scope, if any, filters).
+fn count_sql(query: &CountQuery, table: &str, by_reporter: bool) -> (String, Vec<String>) {
+    let mut cols: Vec<&str> = query.group_by.iter().map(|d| d.column()).collect();
+    if by_reporter {
+        cols.push("reporter");
+    }
+    let mut sql = String::from("SELECT ");
+    for c in &cols {
+        sql.push_str(c);
+        sql.push_str(", ");
+    }
+    sql.push_str(&format!("SUM(n) FROM {table} WHERE 1 = 1"));
+    let mut args: Vec<String> = Vec::new();
+    for (d, values) in &query.filters {
+        if values.is_empty() {
+            continue;
+        }
+        sql.push_str(&format!(
+            " AND {} IN ({})",
+            d.column(),
+            vec!["?"; values.len()].join(", ")
+        ));
+        args.extend(values.iter().cloned());
+    }
+    if let Some(from) = &query.from {
+        sql.push_str(" AND period >= ?");
+        args.push(from.clone());
+    }
+    if let Some(to) = &query.to {
+        sql.push_str(" AND period <= ?");
+        args.push(to.clone());
+    }
+    if let (true, Some(scope)) = (by_reporter, &query.sector_scope) {
+        if scope.is_empty() {
+            sql.push_str(" AND 1 = 0");
+        } else {
+            let marks = vec!["?"; scope.len()].join(", ");
+            sql.push_str(&format!(
+                " AND (sbi_section IN ({marks}) OR sector_code IN ({marks}))"
+            ));
+            args.extend(scope.iter().cloned());
+            args.extend(scope.iter().cloned());
+        }
+    }
+    if !cols.is_empty() {
+        sql.push_str(&format!(" GROUP BY {0} ORDER BY {0}", cols.join(", ")));
+    }
+    (sql, args)
+}
+
 impl EmbeddedStore {
-    /// Counts per cell of the requested dimensions, within the sector scope, suppressed below
-    /// the threshold ([`crate::disclosure::publish`]).
-    pub fn counts(&self, query: &CountQuery) -> Result<Vec<CountCell>, StoreError> {
-        let exact = self.exact_counts(&disclosure::store_query(query))?;
-        Ok(disclosure::publish(query, exact))
+    /// Published counts per cell of the requested dimensions: sector scope, primary and
+    /// complementary suppression ([`crate::disclosure`]).
+    pub fn counts(&self, query: &CountQuery) -> Result<Published, StoreError> {
+        let table = disclosure::table_query(query);
+        let rows = if Policy::of(query).min_reporters > 0 {
+            ExactCell::from_reporter_counts(self.exact_counts_by_reporter(&table)?)
+        } else {
+            ExactCell::from_counts(self.exact_counts(&table)?)
+        };
+        Ok(disclosure::Disclosed::new(query, rows).answer(query)?)
     }
 
     /// Exact counts within the sector scope, without suppression: for internal computations
@@ -204,36 +260,7 @@ impl EmbeddedStore {
     /// Exact counts for the query's dimensions, filters and period; the sector scope is
     /// ignored (disclosure control applies it, see [`crate::disclosure`]).
     pub fn exact_counts(&self, query: &CountQuery) -> Result<Vec<(CellKey, i64)>, StoreError> {
-        let mut sql = String::from("SELECT ");
-        for d in &query.group_by {
-            sql.push_str(d.column());
-            sql.push_str(", ");
-        }
-        sql.push_str("SUM(n) FROM agg_counts WHERE 1 = 1");
-        let mut args: Vec<String> = Vec::new();
-        for (d, values) in &query.filters {
-            if values.is_empty() {
-                continue;
-            }
-            sql.push_str(&format!(
-                " AND {} IN ({})",
-                d.column(),
-                vec!["?"; values.len()].join(", ")
-            ));
-            args.extend(values.iter().cloned());
-        }
-        if let Some(from) = &query.from {
-            sql.push_str(" AND period >= ?");
-            args.push(from.clone());
-        }
-        if let Some(to) = &query.to {
-            sql.push_str(" AND period <= ?");
-            args.push(to.clone());
-        }
-        if !query.group_by.is_empty() {
-            let cols: Vec<&str> = query.group_by.iter().map(|d| d.column()).collect();
-            sql.push_str(&format!(" GROUP BY {0} ORDER BY {0}", cols.join(", ")));
-        }
+        let (sql, args) = count_sql(query, "agg_counts", false);
         let conn = lock(&self.inner.reader);
         let mut stmt = conn.prepare(&sql).map_err(|e| self.db_error(e))?;
         let width = query.group_by.len();
@@ -253,6 +280,40 @@ impl EmbeddedStore {
                 continue;
             }
             cells.push((dimensions, n));
+        }
+        Ok(cells)
+    }
+
+    /// Exact counts per cell and reporter for the query's dimensions, filters and period,
+    /// within the sector scope when one is set (see
+    /// [`crate::AnalyticsStore::exact_counts_by_reporter`]).
+    pub fn exact_counts_by_reporter(
+        &self,
+        query: &CountQuery,
+    ) -> Result<Vec<(CellKey, String, i64)>, StoreError> {
+        let (sql, args) = count_sql(query, "agg_reporters", true);
+        let conn = lock(&self.inner.reader);
+        let mut stmt = conn.prepare(&sql).map_err(|e| self.db_error(e))?;
+        let width = query.group_by.len();
+        let rows = stmt
+            .query_map(params_from_iter(args.iter()), |r| {
+                let mut dims = BTreeMap::new();
+                for (i, d) in query.group_by.iter().enumerate() {
+                    dims.insert(d.name(), r.get::<_, String>(i)?);
+                }
+                Ok((
+                    dims,
+                    r.get::<_, String>(width)?,
+                    r.get::<_, Option<i64>>(width + 1)?.unwrap_or(0),
+                ))
+            })
+            .map_err(|e| self.db_error(e))?;
+        let mut cells = Vec::new();
+        for row in rows {
+            let (dimensions, reporter, n) = row.map_err(|e| self.db_error(e))?;
+            if n != 0 {
+                cells.push((dimensions, reporter, n));
+            }
         }
         Ok(cells)
     }
@@ -287,7 +348,7 @@ impl EmbeddedStore {
             group_by: vec![Dimension::Year],
             ..CountQuery::default()
         })?;
-        Ok(Summary::new(self.totals()?, by_year))
+        Ok(Summary::new(self.totals()?, by_year.cells))
     }
 
     /// The processing status of one notification.

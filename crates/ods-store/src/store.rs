@@ -44,6 +44,9 @@ pub enum StoreError {
     /// A blocking store task panicked or was cancelled.
     #[error("store task failed: {0}")]
     Task(String),
+    /// An answer was read from disclosure tables built for another query (a bug).
+    #[error(transparent)]
+    Disclosure(#[from] crate::disclosure::DisclosureError),
 }
 
 impl StoreError {
@@ -52,7 +55,7 @@ impl StoreError {
         match self {
             StoreError::Backend { retryable, .. } => *retryable,
             StoreError::Database { .. } | StoreError::Task(_) => true,
-            StoreError::Corrupt { .. } => false,
+            StoreError::Corrupt { .. } | StoreError::Disclosure(_) => false,
         }
     }
 }
@@ -144,6 +147,16 @@ CREATE TABLE IF NOT EXISTS agg_counts (
     n INTEGER NOT NULL,
     PRIMARY KEY (period, sector_code, diagnosis_code, primary_exposure, sex, age_band, detection_route, consequence)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS agg_reporters (
+    period TEXT NOT NULL, year INTEGER NOT NULL, quarter INTEGER NOT NULL,
+    sector_code TEXT NOT NULL, sbi_section TEXT NOT NULL,
+    diagnosis_code TEXT NOT NULL, diagnosis_group TEXT NOT NULL,
+    primary_exposure TEXT NOT NULL, primary_exposure_group TEXT NOT NULL,
+    sex TEXT NOT NULL, age_band TEXT NOT NULL, detection_route TEXT NOT NULL, consequence TEXT NOT NULL,
+    reporter TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (period, sector_code, diagnosis_code, primary_exposure, sex, age_band, detection_route, consequence, reporter)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS agg_exposures (
     period TEXT NOT NULL, sector_code TEXT NOT NULL, sbi_section TEXT NOT NULL,
     diagnosis_code TEXT NOT NULL, diagnosis_group TEXT NOT NULL,
@@ -160,6 +173,27 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     failed_at INTEGER NOT NULL,
     PRIMARY KEY (source, source_offset)
 );";
+
+/// Fills `agg_reporters` (counted notifications per count cell and reporter, added with the
+/// sector-fund reporter threshold) from the stored notification states, for data directories
+/// from before it existed: the state of a validated notification holds its counted
+/// contribution, and `reporter` the reporter of that version.
+const BACKFILL_REPORTERS: &str = "
+BEGIN;
+INSERT INTO agg_reporters (period, year, quarter, sector_code, sbi_section, diagnosis_code,
+    diagnosis_group, primary_exposure, primary_exposure_group, sex, age_band, detection_route,
+    consequence, reporter, n)
+SELECT json_extract(state, '$.counted.key.period'), json_extract(state, '$.counted.key.year'),
+    json_extract(state, '$.counted.key.quarter'), json_extract(state, '$.counted.key.sector_code'),
+    json_extract(state, '$.counted.key.sbi_section'), json_extract(state, '$.counted.key.diagnosis_code'),
+    json_extract(state, '$.counted.key.diagnosis_group'), json_extract(state, '$.counted.key.primary_exposure'),
+    json_extract(state, '$.counted.key.primary_exposure_group'), json_extract(state, '$.counted.key.sex'),
+    json_extract(state, '$.counted.key.age_band'), json_extract(state, '$.counted.key.detection_route'),
+    json_extract(state, '$.counted.key.consequence'), reporter, COUNT(*)
+FROM notifications
+WHERE status = 'validated' AND json_extract(state, '$.counted.key.period') IS NOT NULL
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14;
+COMMIT;";
 
 /// Moves the per-source checkpoints of older data directories to partition 0 (one transaction).
 const MIGRATE_CHECKPOINTS: &str = "
@@ -183,11 +217,24 @@ impl EmbeddedStore {
             // last commits, but atomically (data and position together), so they are simply
             // processed again from the log. The store is derived data; the log is the record.
             conn.pragma_update(None, "synchronous", "NORMAL")?;
+            conn.set_prepared_statement_cache_capacity(64);
             conn.busy_timeout(Duration::from_secs(10))?;
             Ok(conn)
         };
         let writer = open().map_err(db)?;
+        let has_table = |name: &str| -> rusqlite::Result<bool> {
+            writer.query_row(
+                "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+        };
+        let backfill =
+            has_table("notifications").map_err(db)? && !has_table("agg_reporters").map_err(db)?;
         writer.execute_batch(SCHEMA).map_err(db)?;
+        if backfill {
+            writer.execute_batch(BACKFILL_REPORTERS).map_err(db)?;
+        }
         let legacy: bool = writer
             .query_row(
                 "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'checkpoints'",
@@ -343,7 +390,8 @@ impl EmbeddedStore {
         let conn = lock(&self.inner.writer);
         conn.execute_batch(
             "BEGIN; DELETE FROM positions; DELETE FROM notifications; DELETE FROM rejections;
-             DELETE FROM agg_counts; DELETE FROM agg_exposures; DELETE FROM zero_reports;
+             DELETE FROM agg_counts; DELETE FROM agg_reporters; DELETE FROM agg_exposures;
+             DELETE FROM zero_reports;
              DELETE FROM dead_letters; COMMIT;",
         )
         .map_err(|e| self.db_error(e))
@@ -404,9 +452,10 @@ fn apply(
             validated,
         } => {
             if let Some(old) = retract {
-                add_counts(tx, old, -1)?;
+                let reporter = stored_reporter(tx, &validated.notification_id)?;
+                add_counts(tx, old, -1, &reporter)?;
             }
-            add_counts(tx, add, 1)?;
+            add_counts(tx, add, 1, &validated.reporter_pseudonym)?;
             let bytes = ods_wire::encode_record(validated.as_ref())
                 .map_err(|e| ApplyError::Corrupt("validated record".into(), e.to_string()))?;
             save_state(
@@ -425,10 +474,11 @@ fn apply(
             retract,
             rejection,
         } => {
-            if let Some(old) = retract {
-                add_counts(tx, old, -1)?;
-            }
             let id = rejection.notification_id.clone().unwrap_or_default();
+            if let Some(old) = retract {
+                let reporter = stored_reporter(tx, &id)?;
+                add_counts(tx, old, -1, &reporter)?;
+            }
             save_state(
                 tx,
                 &id,
@@ -449,7 +499,9 @@ fn apply(
         }
         Decision::Withdraw { state, retract } => {
             if let Some(old) = retract {
-                add_counts(tx, old, -1)?;
+                let id = subject.map(|(id, _)| id.as_str()).unwrap_or_default();
+                let reporter = stored_reporter(tx, id)?;
+                add_counts(tx, old, -1, &reporter)?;
             }
             if let Some((id, reporter)) = subject {
                 save_state(tx, id, reporter, state, None, offset, now)?;
@@ -537,10 +589,48 @@ fn save_state(
     Ok(())
 }
 
-fn add_counts(tx: &Transaction<'_>, c: &Contribution, delta: i64) -> rusqlite::Result<()> {
+/// The reporter stored with a notification's state: the reporter of the version it last counted
+/// (read before the new state replaces it).
+fn stored_reporter(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<String> {
+    Ok(tx
+        .query_row(
+            "SELECT reporter FROM notifications WHERE notification_id = ?1",
+            params![id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or_default())
+}
+
+fn add_counts(
+    tx: &Transaction<'_>,
+    c: &Contribution,
+    delta: i64,
+    reporter: &str,
+) -> rusqlite::Result<()> {
     let k = &c.key;
     cached_execute(
-                tx,
+        tx,
+        "INSERT INTO agg_reporters (period, year, quarter, sector_code, sbi_section, diagnosis_code, diagnosis_group,
+            primary_exposure, primary_exposure_group, sex, age_band, detection_route, consequence, reporter, n)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+         ON CONFLICT (period, sector_code, diagnosis_code, primary_exposure, sex, age_band, detection_route, consequence, reporter)
+         DO UPDATE SET n = n + excluded.n",
+        params![
+            k.period, k.year, k.quarter, k.sector_code, k.sbi_section, k.diagnosis_code, k.diagnosis_group,
+            k.primary_exposure, k.primary_exposure_group, k.sex, k.age_band, k.detection_route, k.consequence,
+            reporter, delta
+        ],
+    )?;
+    cached_execute(
+        tx,
+        "DELETE FROM agg_reporters WHERE n = 0 AND period = ?1 AND sector_code = ?2 AND diagnosis_code = ?3
+           AND primary_exposure = ?4 AND sex = ?5 AND age_band = ?6 AND detection_route = ?7 AND consequence = ?8
+           AND reporter = ?9",
+        params![k.period, k.sector_code, k.diagnosis_code, k.primary_exposure, k.sex, k.age_band, k.detection_route, k.consequence, reporter],
+    )?;
+    cached_execute(
+        tx,
         "INSERT INTO agg_counts (period, year, quarter, sector_code, sbi_section, diagnosis_code, diagnosis_group,
             primary_exposure, primary_exposure_group, sex, age_band, detection_route, consequence, n)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
@@ -628,6 +718,15 @@ impl crate::AnalyticsStore for EmbeddedStore {
     ) -> Result<Vec<(crate::CellKey, i64)>, StoreError> {
         let query = query.clone();
         self.blocking(move |s| s.exact_counts(&query)).await
+    }
+
+    async fn exact_counts_by_reporter(
+        &self,
+        query: &crate::CountQuery,
+    ) -> Result<Vec<(crate::CellKey, String, i64)>, StoreError> {
+        let query = query.clone();
+        self.blocking(move |s| s.exact_counts_by_reporter(&query))
+            .await
     }
 
     async fn totals(&self) -> Result<crate::Totals, StoreError> {

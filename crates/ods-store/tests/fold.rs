@@ -64,8 +64,11 @@ fn at(month: u32) -> DateTime<Utc> {
         .and_utc()
 }
 
-fn reporter() -> ReporterPseudonym {
-    ReporterPseudonym::from_hex(&"ab".repeat(16)).unwrap()
+/// Two doctors take turns: a notification's versions alternate between them, so the reporter
+/// counts must follow the reporter of the latest counted version.
+fn reporter(turn: u128) -> ReporterPseudonym {
+    let hex = if turn.is_multiple_of(2) { "ab" } else { "cd" };
+    ReporterPseudonym::from_hex(&hex.repeat(16)).unwrap()
 }
 
 /// Builds the event stream of one notification.
@@ -76,7 +79,7 @@ fn events_of(n: u128, first: (usize, bool), ops: &[Op]) -> Vec<Event> {
     let mut out = vec![Event::Filed(NotificationFiled {
         event_id: Uuid::from_u128(1000 + n),
         notification_id: id,
-        reporter: reporter(),
+        reporter: reporter(n),
         notified_at: at(month),
         notification: notification(first.0, sex(first.1)),
     })];
@@ -86,7 +89,7 @@ fn events_of(n: u128, first: (usize, bool), ops: &[Op]) -> Vec<Event> {
                 event_id: Uuid::new_v4(),
                 notification_id: id,
                 version,
-                reporter: reporter(),
+                reporter: reporter(n + u128::from(version)),
                 notified_at: at(month),
                 amended_at: at(month),
                 notification: notification(*v, sex(*female)),
@@ -95,7 +98,7 @@ fn events_of(n: u128, first: (usize, bool), ops: &[Op]) -> Vec<Event> {
                 event_id: Uuid::new_v4(),
                 notification_id: id,
                 version,
-                reporter: reporter(),
+                reporter: reporter(n + u128::from(version)),
                 withdrawn_at: at(month),
                 reason: WithdrawalReason::Duplicate,
             })),
@@ -105,8 +108,9 @@ fn events_of(n: u128, first: (usize, bool), ops: &[Op]) -> Vec<Event> {
 }
 
 /// The reference fold, written from the specification: the latest version of each
-/// notification counts when it is not a withdrawal (or after one) and is valid.
-fn reference(streams: &[Vec<Event>]) -> BTreeMap<(String, String, String), i64> {
+/// notification counts when it is not a withdrawal (or after one) and is valid, for the
+/// reporter of that version.
+fn reference(streams: &[Vec<Event>]) -> BTreeMap<(String, String, String, String), i64> {
     let mut counts = BTreeMap::new();
     for stream in streams {
         let mut latest: Option<&Event> = None;
@@ -117,11 +121,11 @@ fn reference(streams: &[Vec<Event>]) -> BTreeMap<(String, String, String), i64> 
             latest = Some(e);
         }
         let content = match latest {
-            Some(Event::Filed(f)) => Some((&f.notification, f.notified_at)),
-            Some(Event::Amended(a)) => Some((&a.notification, a.notified_at)),
+            Some(Event::Filed(f)) => Some((&f.notification, f.notified_at, &f.reporter)),
+            Some(Event::Amended(a)) => Some((&a.notification, a.notified_at, &a.reporter)),
             _ => None,
         };
-        if let Some((n, when)) = content {
+        if let Some((n, when, who)) = content {
             if n.diagnosis_code == "L111" {
                 continue;
             }
@@ -130,11 +134,32 @@ fn reference(streams: &[Vec<Event>]) -> BTreeMap<(String, String, String), i64> 
                     when.format("%Y-%m").to_string(),
                     n.diagnosis_code.clone(),
                     n.sex.code().to_string(),
+                    who.to_string(),
                 ))
                 .or_insert(0) += 1;
         }
     }
     counts
+}
+
+fn stored_by_reporter(store: &EmbeddedStore) -> BTreeMap<(String, String, String, String), i64> {
+    let query = CountQuery {
+        group_by: vec![Dimension::Month, Dimension::Diagnosis, Dimension::Sex],
+        ..CountQuery::default()
+    };
+    let mut out = BTreeMap::new();
+    for (d, reporter, n) in store.exact_counts_by_reporter(&query).unwrap() {
+        out.insert(
+            (
+                d["month"].clone(),
+                d["diagnosis"].clone(),
+                d["sex"].clone(),
+                reporter,
+            ),
+            n,
+        );
+    }
+    out
 }
 
 fn stored(store: &EmbeddedStore) -> BTreeMap<(String, String, String), i64> {
@@ -262,7 +287,12 @@ fn check(
         step += 1;
     }
     prop_assert_eq!(store.checkpoint("t-0").unwrap(), records.len() as i64);
-    let expected = reference(&streams);
+    let by_reporter = reference(&streams);
+    prop_assert_eq!(stored_by_reporter(&store), by_reporter.clone());
+    let mut expected: BTreeMap<(String, String, String), i64> = BTreeMap::new();
+    for ((month, diagnosis, sex, _), n) in by_reporter {
+        *expected.entry((month, diagnosis, sex)).or_insert(0) += n;
+    }
     let actual: BTreeMap<_, _> = stored(&store);
     prop_assert_eq!(actual, expected.clone());
     let total: i64 = expected.values().sum();
@@ -305,5 +335,16 @@ fn check(
         prop_assert_eq!(split.position("t", p as i32).unwrap(), records.len() as i64);
     }
     prop_assert_eq!(stored(&split), expected);
+
+    // a data directory from before the reporter counts: rebuilt from the stored states
+    let before = stored_by_reporter(&store);
+    drop(store);
+    let path = dir.path().join("store.sqlite");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("DROP TABLE agg_reporters")
+        .unwrap();
+    let reopened = EmbeddedStore::open(&path).unwrap();
+    prop_assert_eq!(stored_by_reporter(&reopened), before);
     Ok(())
 }

@@ -1,0 +1,541 @@
+//! The statistics routes over HTTP (in process, `tower::ServiceExt::oneshot`) on two years of
+//! demo data in the embedded store: counts, trend and incidence for analysts and sector funds,
+//! the 400 answers, roles, and the OpenAPI description of every route.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use ods_codelists::reference::ReferenceData;
+use ods_codelists::CodeLists;
+use ods_generator::events::{demo_events, DemoEvents};
+use ods_generator::GeneratorConfig;
+use ods_http::RateLimiter;
+use ods_identity::{Principal, TokenStore};
+use ods_log::LogRecord;
+use ods_model::{Affiliation, ReporterPseudonym};
+use ods_processor::Processor;
+use ods_query::{router, QueryApi, QueryState};
+use ods_store::{AnalyticsStore, CountQuery, Dimension, EmbeddedStore};
+use ods_validation::Limits;
+use serde_json::Value;
+use tower::ServiceExt;
+use utoipa::OpenApi;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    app: Router,
+    store: EmbeddedStore,
+    analyst: String,
+    fund: String,
+    reporter: String,
+}
+
+/// Two years of demo data (a fifth of national volume), folded into an embedded store.
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let lists = CodeLists::bundled().unwrap();
+        let reference = ReferenceData::bundled().unwrap();
+        let cfg = GeneratorConfig {
+            from: 2022,
+            to: 2023,
+            seed: 11,
+            scale: 0.2,
+            ..GeneratorConfig::default()
+        };
+        let demo = ods_generator::generate(&cfg, &lists, &reference).unwrap();
+        let DemoEvents { events, .. } = demo_events(&demo, &lists, None);
+        let records: Vec<LogRecord> = events
+            .iter()
+            .enumerate()
+            .map(|(offset, e)| LogRecord {
+                topic: "t".into(),
+                offset: offset as i64,
+                key: String::new(),
+                payload: ods_wire::encode_event(e).unwrap().1,
+                appended_at_ms: 0,
+            })
+            .collect();
+        let store = EmbeddedStore::open(&dir.path().join("store.sqlite")).unwrap();
+        let processor = Processor::new(Arc::new(lists), Limits::default());
+        for chunk in records.chunks(1000) {
+            store.apply_batch("t", 0, &processor, chunk).unwrap();
+        }
+        let tokens = TokenStore::open(&dir.path().join("tokens.sqlite")).unwrap();
+        let analyst = tokens.create(&Principal::Analyst, "analyst").unwrap();
+        let fund = tokens
+            .create(
+                &Principal::SectorFund {
+                    sectors: vec!["F".into(), "1071".into()],
+                },
+                "fund",
+            )
+            .unwrap();
+        let reporter = tokens
+            .create(
+                &Principal::Reporter {
+                    pseudonym: ReporterPseudonym::from_hex(&"ab".repeat(16)).unwrap(),
+                    affiliation: Affiliation::Service("AD0001".into()),
+                },
+                "doctor",
+            )
+            .unwrap();
+        let app = router(QueryState {
+            store: Arc::new(store.clone()),
+            tokens: Arc::new(tokens),
+            limiter: Arc::new(RateLimiter::new(100_000, 10_000)),
+            reference: Arc::new(reference),
+        });
+        Fixture {
+            _dir: dir,
+            app,
+            store,
+            analyst,
+            fund,
+            reporter,
+        }
+    })
+}
+
+async fn get(uri: &str, token: Option<&str>) -> (StatusCode, String, Option<String>) {
+    let mut req = Request::builder().uri(uri);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let response = fixture()
+        .app
+        .clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string());
+    let body = axum::body::to_bytes(response.into_body(), 1 << 24)
+        .await
+        .unwrap();
+    (
+        status,
+        String::from_utf8(body.to_vec()).unwrap(),
+        content_type,
+    )
+}
+
+async fn json(uri: &str, token: &str) -> Value {
+    let (status, body, _) = get(uri, Some(token)).await;
+    assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// Every key anywhere in a JSON document.
+fn keys(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                out.push(k.clone());
+                keys(v, out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| keys(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn analysts_get_counts_with_suppression_and_funds_their_own_sectors_under_stricter_rules() {
+    let f = fixture();
+    let all = json("/api/v1/stats/counts?group_by=year,sbi_section", &f.analyst).await;
+    assert_eq!(all["suppression_threshold"], 5);
+    assert_eq!(all["min_reporters"], 0);
+    let cells = all["cells"].as_array().unwrap();
+    let sections: std::collections::BTreeSet<&str> = cells
+        .iter()
+        .map(|c| c["dimensions"]["sbi_section"].as_str().unwrap())
+        .collect();
+    assert!(sections.len() > 10, "{sections:?}");
+    for c in cells {
+        match c["count"].as_i64() {
+            Some(n) => assert!(n >= 5, "{c}"),
+            None => assert_eq!(c["suppressed"], true),
+        }
+    }
+
+    let fund = json(
+        "/api/v1/stats/counts?group_by=year,diagnosis_group",
+        &f.fund,
+    )
+    .await;
+    assert_eq!(fund["suppression_threshold"], 10);
+    assert_eq!(fund["min_reporters"], 3);
+    let fund_cells = fund["cells"].as_array().unwrap();
+    assert!(fund_cells.iter().any(|c| c["count"].as_i64().is_some()));
+    for c in fund_cells {
+        if let Some(n) = c["count"].as_i64() {
+            assert!(n >= 10, "{c}");
+        }
+    }
+    // the fund's cells are its sectors only: their sum is below the national one
+    let scoped_total: i64 = json("/api/v1/stats/counts", &f.fund).await["cells"][0]["count"]
+        .as_i64()
+        .unwrap();
+    let national: i64 = json("/api/v1/stats/counts", &f.analyst).await["cells"][0]["count"]
+        .as_i64()
+        .unwrap();
+    let in_scope: i64 = f
+        .store
+        .counts_unsuppressed(&CountQuery {
+            sector_scope: Some(vec!["F".into(), "1071".into()]),
+            ..CountQuery::default()
+        })
+        .unwrap()[0]
+        .1;
+    assert_eq!(scoped_total, in_scope);
+    assert!(scoped_total < national);
+    // never reporter-level data
+    let mut all_keys = Vec::new();
+    keys(&fund, &mut all_keys);
+    assert!(
+        all_keys
+            .iter()
+            .all(|k| !k.contains("reporter") || k == "min_reporters"),
+        "{all_keys:?}"
+    );
+    // grouping by sector shows only the fund's sectors
+    let by_sector = json("/api/v1/stats/counts?group_by=sbi_section", &f.fund).await;
+    for c in by_sector["cells"].as_array().unwrap() {
+        let s = c["dimensions"]["sbi_section"].as_str().unwrap();
+        assert!(s == "F" || s == "C", "{c}");
+    }
+}
+
+#[tokio::test]
+async fn the_published_answer_is_the_stores_counts_and_csv_says_the_same() {
+    let f = fixture();
+    let j = json(
+        "/api/v1/stats/counts?group_by=quarter,sex&from=2022-04&diagnosis_group=musculoskeletal,skin",
+        &f.analyst,
+    )
+    .await;
+    let query = CountQuery {
+        group_by: vec![Dimension::Quarter, Dimension::Sex],
+        filters: vec![(
+            Dimension::DiagnosisGroup,
+            vec!["musculoskeletal".into(), "skin".into()],
+        )],
+        from: Some("2022-04".into()),
+        ..CountQuery::default()
+    };
+    let published = AnalyticsStore::counts(&f.store, &query).await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&published.cells).unwrap(),
+        j["cells"],
+        "the route answers what the store publishes"
+    );
+    let (status, csv, content_type) = get(
+        "/api/v1/stats/counts?group_by=quarter,sex&from=2022-04&diagnosis_group=musculoskeletal,skin&format=csv",
+        Some(&f.analyst),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(content_type.unwrap().starts_with("text/csv"));
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("quarter,sex,count,suppressed"));
+    assert_eq!(lines.count(), published.cells.len());
+}
+
+#[tokio::test]
+async fn the_trend_has_every_period_and_matches_counts() {
+    let f = fixture();
+    let t = json(
+        "/api/v1/stats/trend?interval=quarter&from=2022-01&to=2023-12&diagnosis_group=respiratory",
+        &f.analyst,
+    )
+    .await;
+    let points = t["points"].as_array().unwrap();
+    let periods: Vec<&str> = points
+        .iter()
+        .map(|p| p["period"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        periods,
+        vec![
+            "2022-Q1", "2022-Q2", "2022-Q3", "2022-Q4", "2023-Q1", "2023-Q2", "2023-Q3", "2023-Q4"
+        ]
+    );
+    assert_eq!(t["filters"]["diagnosis_group"][0], "respiratory");
+    // the same cells as counts grouped by quarter with the same filter and range
+    let c = json(
+        "/api/v1/stats/counts?group_by=quarter&from=2022-01&to=2023-12&diagnosis_group=respiratory",
+        &f.analyst,
+    )
+    .await;
+    let by_quarter: BTreeMap<&str, &Value> = c["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["dimensions"]["quarter"].as_str().unwrap(), &c["count"]))
+        .collect();
+    for p in points {
+        let period = p["period"].as_str().unwrap();
+        match by_quarter.get(period) {
+            Some(count) => assert_eq!(&p["count"], *count, "{period}"),
+            None => assert_eq!(p["count"], 0, "{period} has no notifications: 0"),
+        }
+    }
+
+    // a rare diagnosis group by month: every month there, zeros filled, small ones suppressed
+    let rare = json(
+        "/api/v1/stats/trend?interval=month&from=2022-01&to=2023-12&diagnosis_group=cancer",
+        &f.analyst,
+    )
+    .await;
+    let points = rare["points"].as_array().unwrap();
+    assert_eq!(points.len(), 24);
+    for p in points {
+        if let Some(n) = p["count"].as_i64() {
+            assert!(n == 0 || n >= 5, "{p}");
+        }
+    }
+    // without a range: from the first to the last month with data
+    let yearly = json("/api/v1/stats/trend?interval=year", &f.fund).await;
+    assert_eq!(yearly["from"], "2022-01");
+    assert_eq!(yearly["to"], "2023-12");
+    assert_eq!(yearly["points"].as_array().unwrap().len(), 2);
+    assert_eq!(yearly["suppression_threshold"], 10);
+}
+
+#[tokio::test]
+async fn incidence_per_100k_with_exact_intervals() {
+    let f = fixture();
+    let i = json("/api/v1/stats/incidence?year=2023", &f.analyst).await;
+    assert_eq!(
+        (i["from"].as_str(), i["to"].as_str()),
+        (Some("2023-01"), Some("2023-12"))
+    );
+    assert_eq!(i["months"], 12);
+    assert_eq!(i["confidence_level"], 0.95);
+    assert!(i["denominator"]["source"]
+        .as_str()
+        .unwrap()
+        .contains("85272NED"));
+    let sections = i["sections"].as_array().unwrap();
+    assert!(sections.len() >= 19, "{}", sections.len());
+    let total = &i["total"];
+    let n = total["notifications"].as_f64().unwrap();
+    let workforce = total["workforce"].as_f64().unwrap();
+    assert!((workforce - 9_371_000.0).abs() < 1.0, "{workforce}");
+    let rate = total["rate_per_100k"].as_f64().unwrap();
+    assert!((rate - n / workforce * 100_000.0).abs() < 1e-9);
+    assert!(total["ci_lower"].as_f64().unwrap() < rate);
+    assert!(total["ci_upper"].as_f64().unwrap() > rate);
+    // a fifth of national volume (about 4,000 a year) over 9.6 million workers: about 8
+    assert!(rate > 3.0 && rate < 20.0, "{rate}");
+    for s in sections {
+        match s["rate_status"].as_str().unwrap() {
+            "published" => {
+                let (lo, r, hi) = (
+                    s["ci_lower"].as_f64().unwrap(),
+                    s["rate_per_100k"].as_f64().unwrap(),
+                    s["ci_upper"].as_f64().unwrap(),
+                );
+                assert!(lo <= r && r < hi, "{s}");
+            }
+            "suppressed" => {
+                assert!(
+                    s["rate_per_100k"].is_null() && s["notifications"].is_null(),
+                    "{s}"
+                );
+                assert_eq!(s["suppressed"], true);
+            }
+            "no_denominator" => assert!(s["workforce"].is_null(), "{s}"),
+            other => panic!("unexpected status {other}: {s}"),
+        }
+    }
+    // a sector fund: its sections; construction (F) has a denominator, sector code 1071 (in
+    // section C) does not, since the CBS table is by section
+    let fund = json("/api/v1/stats/incidence?from=2022-01&to=2023-12", &f.fund).await;
+    assert_eq!(fund["months"], 24);
+    let rows: BTreeMap<&str, &Value> = fund["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["sbi_section"].as_str().unwrap(), r))
+        .collect();
+    assert!(rows.keys().all(|s| *s == "F" || *s == "C"), "{rows:?}");
+    let construction = rows["F"];
+    assert!(
+        ["published", "suppressed"].contains(&construction["rate_status"].as_str().unwrap()),
+        "{construction}"
+    );
+    assert!((construction["workforce"].as_f64().unwrap() - 423_000.0).abs() < 1.0);
+    if let Some(bakeries) = rows.get("C") {
+        assert!(bakeries["workforce"].is_null());
+        assert!(
+            ["no_denominator", "suppressed"].contains(&bakeries["rate_status"].as_str().unwrap())
+        );
+    }
+    assert_eq!(fund["total"]["rate_status"], "no_denominator");
+}
+
+#[tokio::test]
+async fn bad_parameters_are_named_with_value_and_rule() {
+    let f = fixture();
+    for (uri, parameter, value, rule) in [
+        (
+            "/api/v1/stats/counts?group_by=year,colour",
+            "group_by",
+            "colour",
+            "known_dimension",
+        ),
+        (
+            "/api/v1/stats/counts?from=2022-13",
+            "from",
+            "2022-13",
+            "period_format",
+        ),
+        (
+            "/api/v1/stats/counts?format=xml",
+            "format",
+            "xml",
+            "json_or_csv",
+        ),
+        (
+            "/api/v1/stats/counts?colour=red",
+            "colour",
+            "red",
+            "known_parameter",
+        ),
+        (
+            "/api/v1/stats/counts?group_by=month,sector,diagnosis,sex",
+            "group_by",
+            "month,sector,diagnosis,sex",
+            "max_tables",
+        ),
+        (
+            "/api/v1/stats/trend?interval=week",
+            "interval",
+            "week",
+            "month_quarter_or_year",
+        ),
+        (
+            "/api/v1/stats/trend?year=2022",
+            "year",
+            "2022",
+            "no_period_filter",
+        ),
+        (
+            "/api/v1/stats/trend?from=2023-01&to=2022-01",
+            "to",
+            "2022-01",
+            "from_not_after_to",
+        ),
+        (
+            "/api/v1/stats/incidence",
+            "year",
+            "(missing)",
+            "period_required",
+        ),
+        (
+            "/api/v1/stats/incidence?year=20x3",
+            "year",
+            "20x3",
+            "year_format",
+        ),
+        (
+            "/api/v1/stats/incidence?year=2023&from=2023-01&to=2023-06",
+            "year",
+            "2023",
+            "year_or_range",
+        ),
+        (
+            "/api/v1/stats/incidence?year=2023&sector=1071",
+            "sector",
+            "1071",
+            "filter_not_allowed",
+        ),
+    ] {
+        let (status, body, content_type) = get(uri, Some(&f.analyst)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+        assert_eq!(content_type.as_deref(), Some("application/problem+json"));
+        let p: Value = serde_json::from_str(&body).unwrap();
+        let v = &p["violations"][0];
+        assert_eq!(
+            (
+                v["parameter"].as_str(),
+                v["value"].as_str(),
+                v["rule"].as_str()
+            ),
+            (Some(parameter), Some(value), Some(rule)),
+            "{uri}: {body}"
+        );
+        assert!(p["detail"].as_str().unwrap().contains(parameter));
+    }
+}
+
+#[tokio::test]
+async fn roles_and_tokens() {
+    let f = fixture();
+    for route in [
+        "/api/v1/stats/counts",
+        "/api/v1/stats/trend",
+        "/api/v1/stats/incidence?year=2023",
+    ] {
+        assert_eq!(get(route, None).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(get(route, Some("nope")).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(get(route, Some(&f.reporter)).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(get(route, Some(&f.fund)).await.0, StatusCode::OK);
+    }
+    // reporter-level totals stay with analysts
+    assert_eq!(
+        get("/api/v1/stats/summary", Some(&f.fund)).await.0,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[test]
+fn openapi_describes_every_route_and_answer() {
+    let spec = serde_json::to_value(QueryApi::openapi()).unwrap();
+    for path in [
+        "/api/v1/stats/summary",
+        "/api/v1/stats/counts",
+        "/api/v1/stats/trend",
+        "/api/v1/stats/incidence",
+    ] {
+        let responses = &spec["paths"][path]["get"]["responses"];
+        let mut codes = vec!["200", "401", "403", "429", "503"];
+        if path != "/api/v1/stats/summary" {
+            codes.push("400");
+        }
+        for code in codes {
+            assert!(responses[code].is_object(), "{path} {code}");
+        }
+        if path != "/api/v1/stats/summary" {
+            // format=csv answers text/csv: documented, so clients (and schemathesis) expect it
+            let content = &responses["200"]["content"];
+            assert!(content["application/json"].is_object(), "{path}");
+            assert!(content["text/csv"].is_object(), "{path}");
+        }
+    }
+    for schema in [
+        "CountsAnswer",
+        "TrendAnswer",
+        "TrendPoint",
+        "IncidenceAnswer",
+        "IncidenceRow",
+        "RateStatus",
+        "Problem",
+    ] {
+        assert!(
+            spec["components"]["schemas"][schema].is_object(),
+            "{schema}"
+        );
+    }
+}
