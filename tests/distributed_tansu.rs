@@ -302,15 +302,26 @@ async fn intake_broker_processor_clickhouse_end_to_end_with_a_processor_crash() 
         Some(5),
         "the amendments replaced their first versions"
     );
-    let metrics = client
-        .get(format!("{}/metrics", process.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(metrics.contains("ods_processor_events_total"), "{metrics}");
+    // (the rows of a batch are visible before its position is written and its metrics counted)
+    let started = Instant::now();
+    loop {
+        let metrics = client
+            .get(format!("{}/metrics", process.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("ods_processor_events_total{outcome=\"validated\"}") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no processed events in the metrics: {metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // `ods serve` answers analysts from the same ClickHouse, with disclosure control
     let analyst = std::process::Command::new(distributed::ODS)
