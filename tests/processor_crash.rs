@@ -27,8 +27,6 @@ use ods_processor::Processor;
 use ods_runner::{kafka_source, ProcessorConfig};
 use ods_store::{AnalyticsStore, CountQuery, Dimension, EmbeddedStore};
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::ClientConfig;
 
 const ODS: &str = env!("CARGO_BIN_EXE_ods");
 const TOPIC: &str = "ods.notifications.v1";
@@ -83,30 +81,6 @@ fn payloads() -> Vec<(String, Vec<u8>)> {
         out.insert(at, (format!("poison-{n}"), vec![0, 0, 0, 0, 9, 1, 2, 3]));
     }
     out
-}
-
-fn produce(bootstrap: &str, records: &[(String, Vec<u8>)]) {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "20")
-        .create()
-        .unwrap();
-    for (key, payload) in records {
-        let mut record = BaseRecord::to(TOPIC)
-            .key(key.as_str())
-            .payload(payload.as_slice());
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    record = back;
-                    producer.poll(Duration::from_millis(10));
-                }
-            }
-        }
-    }
-    producer.flush(Duration::from_secs(60)).unwrap();
 }
 
 struct ProcessChild(Child);
@@ -176,9 +150,11 @@ async fn sigkill_at_twenty_points_then_restart_gives_the_fold() {
     let records = tokio::task::spawn_blocking(payloads).await.unwrap();
     {
         let (bootstrap, records) = (bootstrap.clone(), records.clone());
-        tokio::task::spawn_blocking(move || produce(&bootstrap, &records))
-            .await
-            .unwrap();
+        tokio::task::spawn_blocking(move || {
+            ods_kafka::write_records(&bootstrap, TOPIC, &records, HANG_GUARD).unwrap()
+        })
+        .await
+        .unwrap();
     }
     let kafka = KafkaConfig::new(bootstrap.clone());
     let topic = {

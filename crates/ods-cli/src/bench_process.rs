@@ -14,7 +14,6 @@ use ods_store::{AnalyticsStore, EmbeddedStore};
 use ods_validation::Limits;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
 
 /// Events per partition the in-process mock broker holds comfortably (it keeps 5 MB per
@@ -55,31 +54,6 @@ fn payloads(events: usize) -> Result<Vec<(String, Vec<u8>)>> {
         .take(events)
         .map(|e| Ok((e.key(), ods_wire::encode_event(e)?.1)))
         .collect()
-}
-
-fn produce(bootstrap: &str, topic: &str, records: &[(String, Vec<u8>)]) -> Result<()> {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "20")
-        .set("compression.type", "lz4")
-        .create()?;
-    for (key, payload) in records {
-        let mut record = BaseRecord::to(topic)
-            .key(key.as_str())
-            .payload(payload.as_slice());
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    record = back;
-                    producer.poll(Duration::from_millis(5));
-                }
-            }
-        }
-    }
-    producer.flush(Duration::from_secs(120))?;
-    Ok(())
 }
 
 /// Reads every record of `topic` in a consumer group and throws it away; seconds taken.
@@ -160,7 +134,10 @@ pub async fn run(bench: ProcessBench) -> Result<()> {
     eprintln!("producing to {topic} ({partitions} partitions) on {broker_label} ...");
     {
         let (bootstrap, topic, records) = (bootstrap.clone(), topic.clone(), records);
-        tokio::task::spawn_blocking(move || produce(&bootstrap, &topic, &records)).await??;
+        tokio::task::spawn_blocking(move || {
+            ods_kafka::write_records(&bootstrap, &topic, &records, Duration::from_secs(600))
+        })
+        .await??;
     }
 
     eprintln!("raw consume-and-discard ...");

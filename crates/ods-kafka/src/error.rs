@@ -25,8 +25,8 @@ pub enum KafkaSinkError {
         #[source]
         source: KafkaError,
     },
-    /// Reading a topic failed.
-    #[error("could not read topic `{topic}`: {reason}")]
+    /// Reading (or filling) a topic failed.
+    #[error("topic `{topic}`: {reason}")]
     Read {
         /// The topic.
         topic: String,

@@ -59,5 +59,5 @@ pub use config::{
 };
 pub use error::KafkaSinkError;
 pub use follower::{follower_config, registry_source, RegistryFollower};
-pub use read::{read_topic_to_end, TopicRecord};
+pub use read::{read_topic_to_end, write_records, TopicRecord};
 pub use sink::{producer_config, KafkaSink, DELIVERY_REPORT_GRACE};

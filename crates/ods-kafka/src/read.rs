@@ -106,3 +106,48 @@ pub fn read_topic_to_end(
     }
     Ok(out)
 }
+
+/// Writes keyed records to `topic` in order (idempotent producer, lz4), waiting up to `timeout`
+/// for every delivery: for tools, tests and benchmarks that fill a topic. Blocking: call it from
+/// a blocking thread.
+pub fn write_records(
+    bootstrap: &str,
+    topic: &str,
+    records: &[(String, Vec<u8>)],
+    timeout: Duration,
+) -> Result<(), KafkaSinkError> {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let failed = |reason: String| KafkaSinkError::Read {
+        topic: topic.to_string(),
+        reason,
+    };
+    let producer: BaseProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "20")
+        .set("compression.type", "lz4")
+        .create()
+        .map_err(|source| KafkaSinkError::Client {
+            what: "record writer",
+            source,
+        })?;
+    let started = Instant::now();
+    for (key, payload) in records {
+        let mut record = BaseRecord::to(topic)
+            .key(key.as_str())
+            .payload(payload.as_slice());
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, back)) if started.elapsed() < timeout => {
+                    record = back;
+                    producer.poll(Duration::from_millis(5));
+                }
+                Err((e, _)) => return Err(failed(format!("not written in time: {e}"))),
+            }
+        }
+    }
+    producer
+        .flush(timeout.saturating_sub(started.elapsed()))
+        .map_err(|e| failed(format!("not confirmed in time: {e}")))
+}

@@ -22,8 +22,6 @@ use ods_runner::{kafka_source, KafkaOutlet, KafkaRunner, ProcessorConfig, Proces
 use ods_store::{AnalyticsStore, CountQuery, Dimension, EmbeddedStore};
 use ods_validation::Limits;
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::ClientConfig;
 
 const TOPIC: &str = "ods.notifications.v1";
 const PARTITIONS: i32 = 6;
@@ -64,30 +62,6 @@ fn payloads() -> Vec<(String, Vec<u8>)> {
     );
     out.insert(out.len() * 2 / 3, ("poison-2".into(), b"not avro".to_vec()));
     out
-}
-
-fn produce(bootstrap: &str, records: &[(String, Vec<u8>)]) {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
-        .create()
-        .unwrap();
-    for (key, payload) in records {
-        let mut record = BaseRecord::to(TOPIC)
-            .key(key.as_str())
-            .payload(payload.as_slice());
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    record = back;
-                    producer.poll(Duration::from_millis(10));
-                }
-            }
-        }
-    }
-    producer.flush(Duration::from_secs(30)).unwrap();
 }
 
 fn as_log(records: &[TopicRecord]) -> Vec<LogRecord> {
@@ -207,7 +181,9 @@ async fn members_joining_and_leaving_mid_stream_give_the_fold() {
         let bootstrap = cluster.bootstrap_servers();
         let n = records.len();
         let chunk = records[n * part / 5..n * (part + 1) / 5].to_vec();
-        tokio::task::spawn_blocking(move || produce(&bootstrap, &chunk))
+        tokio::task::spawn_blocking(move || {
+            ods_kafka::write_records(&bootstrap, TOPIC, &chunk, HANG_GUARD).unwrap()
+        })
     };
 
     let (_dir, store, with_outlet) = store_under_test(&kafka, &config).await;
