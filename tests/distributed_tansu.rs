@@ -221,7 +221,7 @@ async fn intake_broker_processor_clickhouse_end_to_end_with_a_processor_crash() 
     let intake = distributed::start_intake(&config, &data, &["--create-topic", "3"]);
     distributed::wait_ready(&client, &intake, true).await;
     let work = dir.path().join("process");
-    let process = distributed::start_process(&config, &work, &["--create-topics", "3"]);
+    let process = distributed::start_service("process", &config, &work, &["--create-topics", "3"]);
 
     let mut ids = Vec::new();
     for _ in 0..12 {
@@ -245,7 +245,7 @@ async fn intake_broker_processor_clickhouse_end_to_end_with_a_processor_crash() 
             202
         );
     }
-    let process = distributed::start_process(&config, &work, &[]);
+    let process = distributed::start_service("process", &config, &work, &[]);
     for id in &ids[..5] {
         let body = distributed::wait_status(&client, &intake, &token, id, "validated").await;
         assert_eq!(body["version"], 2);
@@ -334,27 +334,8 @@ async fn intake_broker_processor_clickhouse_end_to_end_with_a_processor_crash() 
         .unwrap()
         .trim()
         .to_string();
-    let mut serve = std::process::Command::new(distributed::ODS)
-        .arg("--config")
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let base = {
-        use std::io::BufRead;
-        let mut lines = std::io::BufReader::new(serve.stdout.take().unwrap()).lines();
-        loop {
-            let line = lines.next().expect("ods serve exited").unwrap();
-            if let Some(rest) = line.strip_prefix("ods serve is running at ") {
-                break rest.split_whitespace().next().unwrap().to_string();
-            }
-        }
-    };
+    let serve = distributed::start_service("serve", &config, &data, &[]);
+    let base = serve.base.clone();
     let summary: serde_json::Value = client
         .get(format!("{base}/api/v1/stats/summary"))
         .bearer_auth(&analyst)
@@ -385,7 +366,6 @@ async fn intake_broker_processor_clickhouse_end_to_end_with_a_processor_crash() 
         .await
         .unwrap();
     assert_eq!(unauthenticated.status(), 401);
-    let _ = serve.kill();
-    let _ = serve.wait();
+    serve.kill();
     store.drop_database().await.unwrap();
 }

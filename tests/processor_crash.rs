@@ -9,10 +9,11 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
+#[path = "support/distributed.rs"]
+#[allow(dead_code)] // each test binary uses its own part of the shared helpers
+mod distributed;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,7 +29,6 @@ use ods_runner::{kafka_source, ProcessorConfig};
 use ods_store::{AnalyticsStore, CountQuery, Dimension, EmbeddedStore};
 use rdkafka::mocking::MockCluster;
 
-const ODS: &str = env!("CARGO_BIN_EXE_ods");
 const TOPIC: &str = "ods.notifications.v1";
 /// The mock cluster keeps at most 5 MB per partition; 16 partitions hold the 45 MB of records.
 const PARTITIONS: i32 = 16;
@@ -81,37 +81,6 @@ fn payloads() -> Vec<(String, Vec<u8>)> {
         out.insert(at, (format!("poison-{n}"), vec![0, 0, 0, 0, 9, 1, 2, 3]));
     }
     out
-}
-
-struct ProcessChild(Child);
-
-impl Drop for ProcessChild {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_process(config: &Path, data_dir: &Path) -> ProcessChild {
-    let mut child = Command::new(ODS)
-        .arg("--config")
-        .arg(config)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["process", "--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    loop {
-        let line = lines.next().expect("ods process exited").unwrap();
-        if line.starts_with("ods process is running") {
-            break;
-        }
-    }
-    ProcessChild(child)
 }
 
 async fn processed(store: &ClickHouseStore) -> i64 {
@@ -198,7 +167,7 @@ async fn sigkill_at_twenty_points_then_restart_gives_the_fold() {
     targets.sort_unstable();
     let mut kill_points = Vec::new();
     for target in targets {
-        let child = start_process(&config, dir.path());
+        let child = distributed::start_service("process", &config, dir.path(), &[]);
         let before = processed(&store).await;
         while processed(&store).await < target.max(before + 1) {
             assert!(
@@ -217,7 +186,7 @@ async fn sigkill_at_twenty_points_then_restart_gives_the_fold() {
         "every kill must fall while records remain: {kill_points:?}"
     );
 
-    let _last = start_process(&config, dir.path());
+    let _last = distributed::start_service("process", &config, dir.path(), &[]);
     while processed(&store).await < total {
         assert!(
             started.elapsed() < HANG_GUARD,

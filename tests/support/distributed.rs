@@ -19,20 +19,20 @@ pub const TOPIC: &str = "ods.notifications.v1";
 /// The BIG number of the test doctor (must never appear on a topic or in a file).
 pub const BIG: &str = "19012345606";
 
-/// A running `ods intake`, killed (SIGKILL) when dropped.
-pub struct IntakeProcess {
+/// A running `ods` service (`intake`, `process`, `serve`), killed (SIGKILL) when dropped.
+pub struct Service {
     pub child: Child,
     pub base: String,
 }
 
-impl Drop for IntakeProcess {
+impl Drop for Service {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-impl IntakeProcess {
+impl Service {
     /// Kills the process at once, like a crash.
     pub fn kill(mut self) {
         let _ = self.child.kill();
@@ -85,32 +85,42 @@ pub fn reporter_token(data_dir: &Path) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-/// Starts `ods intake` with `config` over `data_dir` (extra arguments after `intake`).
-pub fn start_intake(config: &Path, data_dir: &Path, extra: &[&str]) -> IntakeProcess {
+/// Starts `ods <command>` with `config` over `data_dir` on a free port (extra arguments after
+/// the command); returns once it prints its address.
+pub fn start_service(command: &str, config: &Path, data_dir: &Path, extra: &[&str]) -> Service {
     let mut child = Command::new(ODS)
         .arg("--config")
         .arg(config)
         .arg("--data-dir")
         .arg(data_dir)
-        .args(["intake", "--listen", "127.0.0.1:0"])
+        .args([command, "--listen", "127.0.0.1:0"])
         .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let started = format!("ods {command} is running");
     let base = loop {
-        let line = lines.next().expect("ods intake exited").unwrap();
-        if let Some(rest) = line.strip_prefix("ods intake is running at ") {
-            break rest.split_whitespace().next().unwrap().to_string();
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("ods {command} exited"))
+            .unwrap();
+        if let (true, Some(at)) = (line.starts_with(&started), line.find("http://")) {
+            break line[at..].split_whitespace().next().unwrap().to_string();
         }
     };
-    IntakeProcess { child, base }
+    Service { child, base }
+}
+
+/// Starts `ods intake` (see [`start_service`]).
+pub fn start_intake(config: &Path, data_dir: &Path, extra: &[&str]) -> Service {
+    start_service("intake", config, data_dir, extra)
 }
 
 /// Waits until `/readyz` answers 200 (`ready`) or not.
-pub async fn wait_ready(client: &reqwest::Client, intake: &IntakeProcess, ready: bool) {
+pub async fn wait_ready(client: &reqwest::Client, intake: &Service, ready: bool) {
     let started = Instant::now();
     loop {
         let status = client
@@ -131,7 +141,7 @@ pub async fn wait_ready(client: &reqwest::Client, intake: &IntakeProcess, ready:
 }
 
 /// POSTs a notification; returns its id (asserting 202).
-pub async fn file(client: &reqwest::Client, intake: &IntakeProcess, token: &str) -> String {
+pub async fn file(client: &reqwest::Client, intake: &Service, token: &str) -> String {
     let response = client
         .post(format!("{}/api/v1/notifications", intake.base))
         .bearer_auth(token)
@@ -149,7 +159,7 @@ pub async fn file(client: &reqwest::Client, intake: &IntakeProcess, token: &str)
 /// GETs one notification: (status code, body).
 pub async fn get(
     client: &reqwest::Client,
-    intake: &IntakeProcess,
+    intake: &Service,
     token: &str,
     id: &str,
 ) -> (u16, Value) {
@@ -166,7 +176,7 @@ pub async fn get(
 /// Amends with `If-Match: version`; returns the status code.
 pub async fn amend(
     client: &reqwest::Client,
-    intake: &IntakeProcess,
+    intake: &Service,
     token: &str,
     id: &str,
     version: u32,
@@ -188,7 +198,7 @@ pub async fn amend(
 /// Withdraws with `If-Match: version`; returns the status code.
 pub async fn withdraw(
     client: &reqwest::Client,
-    intake: &IntakeProcess,
+    intake: &Service,
     token: &str,
     id: &str,
     version: u32,
@@ -208,7 +218,7 @@ pub async fn withdraw(
 /// Polls GET until the notification shows `version` (the follower of that instance read it).
 pub async fn wait_version(
     client: &reqwest::Client,
-    intake: &IntakeProcess,
+    intake: &Service,
     token: &str,
     id: &str,
     version: u64,
@@ -335,48 +345,10 @@ pub fn read_topic(bootstrap: &str, partitions: i32) -> Vec<(String, String)> {
     out
 }
 
-/// A running `ods process`, killed (SIGKILL) when dropped.
-pub struct ProcessService {
-    pub child: Child,
-    pub base: String,
-}
-
-impl Drop for ProcessService {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `ods process` with `config` (extra arguments after `process`); returns once it
-/// serves its health endpoints.
-pub fn start_process(config: &Path, data_dir: &Path, extra: &[&str]) -> ProcessService {
-    let mut child = Command::new(ODS)
-        .arg("--config")
-        .arg(config)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["process", "--listen", "127.0.0.1:0"])
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let line = lines.next().expect("ods process exited").unwrap();
-        if let Some((_, rest)) = line.split_once("health at ") {
-            break rest.trim().to_string();
-        }
-    };
-    ProcessService { child, base }
-}
-
 /// Polls GET until the notification has processing status `status`.
 pub async fn wait_status(
     client: &reqwest::Client,
-    intake: &IntakeProcess,
+    intake: &Service,
     token: &str,
     id: &str,
     status: &str,

@@ -99,7 +99,7 @@ pub async fn run_process(config: Config, create_topics: Option<i32>) -> Result<(
         .with_context(|| format!("binding {}", config.listen))?;
     let address = listener.local_addr()?;
     println!(
-        "ods process is running: {} (group {}) -> ClickHouse {} database {}; health at http://{address}",
+        "ods process is running at http://{address}  (health and metrics; {} in group {} -> ClickHouse {} database {})",
         config.kafka.topic, config.processor.group_id, config.clickhouse.url, config.clickhouse.database
     );
     axum::serve(listener, app)
