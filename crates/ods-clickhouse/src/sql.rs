@@ -247,6 +247,28 @@ pub fn zero_report_total(db: &str) -> Sql {
     ))
 }
 
+/// Every reporter's activity per month and service (see
+/// `AnalyticsStore::reporter_activity`): counted notifications by filing month, from each
+/// notification's latest state (status, reporter, and the period and service kept in its
+/// processor state), and zero reports (the service of the first one per reporter and month).
+/// Rows: `(period, reporter, service, notifications UInt64, zero_reports UInt64)`, ordered.
+pub fn reporter_activity(db: &str) -> Sql {
+    Sql::new(format!(
+        "SELECT period, reporter, service, sum(notifications) AS notifications, \
+         sum(zero_reports) AS zero_reports FROM (\
+         SELECT visitParamExtractString(state_, 'period') AS period, reporter_ AS reporter, \
+         visitParamExtractString(state_, 'service') AS service, toUInt64(1) AS notifications, \
+         toUInt64(0) AS zero_reports FROM (\
+         SELECT notification_id, CAST(argMax(status, source_offset) AS String) AS status_, \
+         argMax(reporter, source_offset) AS reporter_, argMax(state, source_offset) AS state_ \
+         FROM {db}.notifications GROUP BY notification_id) WHERE status_ = 'validated' \
+         UNION ALL \
+         SELECT period, reporter, argMin(service, source_offset) AS service, toUInt64(0) AS notifications, \
+         toUInt64(1) AS zero_reports FROM {db}.zero_reports GROUP BY reporter, period) \
+         GROUP BY period, reporter, service ORDER BY period, reporter, service"
+    ))
+}
+
 /// Distinct dead letters. Rows: one `UInt64`.
 pub fn dead_letter_total(db: &str) -> Sql {
     Sql::new(format!(
@@ -390,6 +412,7 @@ pub fn sql_catalog(db: &str, caps: &Capabilities) -> SqlCatalog {
     queries.push(("counted_total".into(), counted_total(db)));
     queries.push(("status_totals".into(), status_totals(db)));
     queries.push(("zero_report_total".into(), zero_report_total(db)));
+    queries.push(("reporter_activity".into(), reporter_activity(db)));
     queries.push(("dead_letter_total".into(), dead_letter_total(db)));
     queries.push(("notification".into(), notification(db, "0190-x")));
     queries.push((

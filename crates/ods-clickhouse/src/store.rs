@@ -10,7 +10,7 @@ use ods_log::LogRecord;
 use ods_processor::{Contribution, Decision, NotificationState, Processor};
 use ods_store::{
     AnalyticsStore, BatchOutputs, BatchStats, CellKey, CountQuery, NotificationView, Outlet,
-    StoreError, Totals,
+    ReporterActivity, StoreError, Totals,
 };
 use serde::Deserialize;
 use tracing::Instrument;
@@ -104,6 +104,15 @@ struct ViewRow {
     version: u32,
     status: String,
     reporter: String,
+}
+
+#[derive(Row, Deserialize)]
+struct ActivityRow {
+    period: String,
+    reporter: String,
+    service: String,
+    notifications: u64,
+    zero_reports: u64,
 }
 
 #[derive(Row, Deserialize)]
@@ -661,6 +670,22 @@ impl AnalyticsStore for ClickHouseStore {
             cells.push((key, row.reporter, to_i64(row.n)));
         }
         Ok(cells)
+    }
+
+    async fn reporter_activity(&self) -> Result<Vec<ReporterActivity>, StoreError> {
+        let rows: Vec<ActivityRow> = self
+            .fetch_all("reporter activity", sql::reporter_activity(&self.database))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ReporterActivity {
+                period: r.period,
+                reporter: r.reporter,
+                service: r.service,
+                notifications: to_i64(r.notifications),
+                zero_reports: to_i64(r.zero_reports),
+            })
+            .collect())
     }
 
     async fn totals(&self) -> Result<Totals, StoreError> {

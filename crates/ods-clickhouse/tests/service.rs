@@ -21,7 +21,7 @@ use ods_log::LogRecord;
 use ods_processor::Processor;
 use ods_store::{
     AnalyticsStore, CellKey, CountQuery, Dimension, EmbeddedStore, NotificationView, Published,
-    Summary,
+    ReporterActivity, Summary,
 };
 use ods_validation::Limits;
 
@@ -207,6 +207,7 @@ struct Answers {
     by_reporter: Vec<Vec<(CellKey, String, i64)>>,
     exact: Vec<Vec<(CellKey, i64)>>,
     summary: Summary,
+    activity: Vec<ReporterActivity>,
     views: Vec<Option<NotificationView>>,
     position: i64,
 }
@@ -232,6 +233,7 @@ async fn answers(store: &dyn AnalyticsStore, ids: &[String]) -> Answers {
         by_reporter,
         exact,
         summary: store.summary().await.unwrap(),
+        activity: store.reporter_activity().await.unwrap(),
         views,
         position: store.position(SOURCE, PARTITION).await.unwrap(),
     }
@@ -282,6 +284,19 @@ async fn same_answers_as_the_embedded_store_on_demo_data() {
     );
     assert_eq!(national.len() as i64, s.reporters);
     assert!(expected.by_reporter[4].is_empty());
+    // reporter activity: every counted notification and zero report, with its service
+    let activity = &expected.activity;
+    assert_eq!(
+        activity.iter().map(|a| a.notifications).sum::<i64>(),
+        s.notifications_counted
+    );
+    assert_eq!(
+        activity.iter().map(|a| a.zero_reports).sum::<i64>(),
+        s.zero_reports
+    );
+    assert!(activity
+        .iter()
+        .all(|a| !a.service.is_empty() && a.notifications + a.zero_reports > 0));
     assert!(expected
         .views
         .iter()
@@ -293,6 +308,7 @@ async fn same_answers_as_the_embedded_store_on_demo_data() {
     fold(&store, &log.records, 700).await;
     let actual = answers(&store, &log.ids).await;
     assert_eq!(actual.summary, expected.summary);
+    assert_eq!(actual.activity, expected.activity);
     for (i, (a, e)) in actual.published.iter().zip(&expected.published).enumerate() {
         assert_eq!(a, e, "published answer to query {i}: {:?}", queries()[i]);
     }

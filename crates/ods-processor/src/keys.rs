@@ -44,6 +44,10 @@ pub struct Contribution {
     pub key: CountKey,
     /// All exposure codes with their group (for "any exposure" counts).
     pub exposures: Vec<(String, String)>,
+    /// The reporting doctor's service id, or `self_employed` (reporter activity per service).
+    /// Empty in states stored before it was kept.
+    #[serde(default)]
+    pub service: String,
 }
 
 impl Contribution {
@@ -78,6 +82,7 @@ impl Contribution {
                 consequence: n.consequence.code().to_string(),
             },
             exposures,
+            service: n.affiliation.label().to_string(),
         })
     }
 }

@@ -27,7 +27,9 @@ use ods_store::{CountCell, CountQuery, Dimension, Policy};
 use serde::Serialize;
 
 use crate::params::{self, Accepts, BadParam};
-use crate::{csv_field, csv_response, statistics_caller, store_problem, QueryState};
+use crate::{
+    csv_field, csv_response, statistics_caller, store_problem, QueryState, StatsAccessErrors,
+};
 
 /// Confidence level of the intervals.
 pub const CONFIDENCE_LEVEL: f64 = 0.95;
@@ -265,10 +267,7 @@ fn persons(workforce: &Workforce, section: &str, scope: Option<&[String]>) -> Op
             (String = "text/csv")
         )),
         (status = 400, description = "no or malformed period, unknown parameter, a period or sector filter: names the parameter, value and rule", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "no or unknown token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "analyst, admin or sector fund only", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "rate limit", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "store unavailable", body = Problem, content_type = "application/problem+json")
+        StatsAccessErrors
     )
 )]
 pub(crate) async fn incidence(

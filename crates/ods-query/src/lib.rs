@@ -9,6 +9,9 @@
 //! * `GET /api/v1/stats/incidence` (analyst, admin, sector fund): notifications per 100,000
 //!   worker-years by SBI section with exact Poisson (Garwood) 95% intervals, on the CBS
 //!   workforce of the reference data ([`incidence`]).
+//! * `GET /api/v1/stats/reporters` (analyst, admin): distinct reporters per period, the share
+//!   of notifications from the most active 10% of reporters, and services whose reporters went
+//!   silent ([`reporters`]).
 //!
 //! Sector funds get only their own sectors: their answers are filtered to them (other sectors
 //! are never shown, not refused), and they never see reporter-level data.
@@ -22,6 +25,7 @@
 
 pub mod incidence;
 mod params;
+pub mod reporters;
 pub mod trend;
 
 use std::collections::HashMap;
@@ -62,7 +66,7 @@ pub struct CountsAnswer {
 /// The statistics API.
 #[derive(OpenApi)]
 #[openapi(
-    paths(summary, counts, trend::trend, incidence::incidence),
+    paths(summary, counts, trend::trend, incidence::incidence, reporters::reporters),
     components(schemas(
         CountsAnswer,
         CountCell,
@@ -73,12 +77,49 @@ pub struct CountsAnswer {
         incidence::IncidenceAnswer,
         incidence::IncidenceRow,
         incidence::RateStatus,
-        incidence::Denominator
+        incidence::Denominator,
+        reporters::ReportersAnswer,
+        reporters::ReporterPeriod,
+        reporters::SilentService
     )),
     security(("bearer" = [])),
     tags((name = "statistics", description = "Analysts and sector funds ask"))
 )]
 pub struct QueryApi;
+
+/// 401, 403, 429 and 503: what every statistics route (counts, trend, incidence, reporters) may answer
+/// besides its own 200 and 400.
+#[derive(utoipa::IntoResponses)]
+pub enum StatsAccessErrors {
+    /// 401.
+    #[response(
+        status = 401,
+        description = "no or unknown token",
+        content_type = "application/problem+json"
+    )]
+    Unauthenticated(Problem),
+    /// 403.
+    #[response(
+        status = 403,
+        description = "the token's role may not ask this (counts, trend, incidence: analyst, admin or sector fund; reporters: analyst or admin)",
+        content_type = "application/problem+json"
+    )]
+    Forbidden(Problem),
+    /// 429.
+    #[response(
+        status = 429,
+        description = "rate limit; see Retry-After",
+        content_type = "application/problem+json"
+    )]
+    RateLimited(Problem),
+    /// 503.
+    #[response(
+        status = 503,
+        description = "store unavailable; retry after Retry-After",
+        content_type = "application/problem+json"
+    )]
+    Unavailable(Problem),
+}
 
 /// Shared state of the query routes.
 #[derive(Clone)]
@@ -112,6 +153,7 @@ pub fn router(state: QueryState) -> Router {
         .route("/api/v1/stats/counts", get(counts))
         .route("/api/v1/stats/trend", get(trend::trend))
         .route("/api/v1/stats/incidence", get(incidence::incidence))
+        .route("/api/v1/stats/reporters", get(reporters::reporters))
         .with_state(state)
 }
 
@@ -222,10 +264,7 @@ pub(crate) fn csv_response(body: String, withheld: bool) -> Response {
             (String = "text/csv")
         )),
         (status = 400, description = "unknown dimension or parameter, malformed period, too much detail: names the parameter, value and rule", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "no or unknown token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "analyst, admin or sector fund only", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "rate limit", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "store unavailable", body = Problem, content_type = "application/problem+json")
+        StatsAccessErrors
     )
 )]
 pub(crate) async fn counts(

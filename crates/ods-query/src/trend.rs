@@ -18,7 +18,9 @@ use ods_store::{CountQuery, Dimension, Policy};
 use serde::Serialize;
 
 use crate::params::{self, Accepts, BadParam};
-use crate::{csv_field, csv_response, statistics_caller, store_problem, QueryState};
+use crate::{
+    csv_field, csv_response, statistics_caller, store_problem, QueryState, StatsAccessErrors,
+};
 
 /// At most this many months between `from` and `to`.
 pub const MAX_RANGE_MONTHS: i32 = 1200;
@@ -55,16 +57,22 @@ pub struct TrendAnswer {
     pub points: Vec<TrendPoint>,
 }
 
+/// The label of the period of `interval` (`YYYY-MM`, `YYYY-Qn` or `YYYY`) that contains month
+/// `p`.
+pub fn period_label(interval: Dimension, p: Period) -> String {
+    match interval {
+        Dimension::Year => p.year().to_string(),
+        Dimension::Quarter => format!("{}-Q{}", p.year(), p.quarter()),
+        _ => p.to_string(),
+    }
+}
+
 /// The periods of `interval` from the one containing `from` to the one containing `to`.
 pub fn periods(interval: Dimension, from: Period, to: Period) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut p = from;
     while p <= to {
-        let label = match interval {
-            Dimension::Year => p.year().to_string(),
-            Dimension::Quarter => format!("{}-Q{}", p.year(), p.quarter()),
-            _ => p.to_string(),
-        };
+        let label = period_label(interval, p);
         if out.last() != Some(&label) {
             out.push(label);
         }
@@ -127,10 +135,7 @@ fn parse(params: &HashMap<String, String>) -> Result<(CountQuery, Dimension, boo
             (String = "text/csv")
         )),
         (status = 400, description = "unknown parameter or interval, malformed period, a period filter, a range over 1200 months: names the parameter, value and rule", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "no or unknown token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "analyst, admin or sector fund only", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "rate limit", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "store unavailable", body = Problem, content_type = "application/problem+json")
+        StatsAccessErrors
     )
 )]
 pub(crate) async fn trend(

@@ -1,5 +1,5 @@
 //! The statistics routes over HTTP (in process, `tower::ServiceExt::oneshot`) on two years of
-//! demo data in the embedded store: counts, trend and incidence for analysts and sector funds,
+//! demo data in the embedded store: counts, trend and incidence for analysts and sector funds, reporters for analysts,
 //! the 400 answers, roles, and the OpenAPI description of every route.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
@@ -494,10 +494,147 @@ async fn roles_and_tokens() {
         assert_eq!(get(route, Some(&f.fund)).await.0, StatusCode::OK);
     }
     // reporter-level totals stay with analysts
+    for route in ["/api/v1/stats/summary", "/api/v1/stats/reporters"] {
+        assert_eq!(get(route, None).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(get(route, Some(&f.fund)).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(get(route, Some(&f.reporter)).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(get(route, Some(&f.analyst)).await.0, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn reporters_per_year_concentration_and_silent_services() {
+    let f = fixture();
+    let a = json("/api/v1/stats/reporters", &f.analyst).await;
+    assert_eq!(a["interval"], "year");
+    let periods = a["periods"].as_array().unwrap();
+    let labels: Vec<&str> = periods
+        .iter()
+        .map(|p| p["period"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["2022", "2023"]);
+    // the notifications of each year are the published counts' exact totals, and the distinct
+    // reporters of each year are those of the per-reporter count table (another table of the
+    // store, kept by the processor with every count)
+    let by_reporter = f
+        .store
+        .exact_counts_by_reporter(&CountQuery {
+            group_by: vec![Dimension::Year],
+            ..CountQuery::default()
+        })
+        .unwrap();
+    let exact_year = f
+        .store
+        .counts_unsuppressed(&CountQuery {
+            group_by: vec![Dimension::Year],
+            ..CountQuery::default()
+        })
+        .unwrap();
+    for p in periods {
+        let year = p["period"].as_str().unwrap();
+        let mut per_reporter: Vec<i64> = by_reporter
+            .iter()
+            .filter(|(k, _, _)| k["year"] == year)
+            .map(|(_, _, n)| *n)
+            .collect();
+        per_reporter.sort_unstable_by(|a, b| b.cmp(a));
+        let total: i64 = per_reporter.iter().sum();
+        let exact = exact_year
+            .iter()
+            .find(|(k, _)| k["year"] == year)
+            .unwrap()
+            .1;
+        assert_eq!(p["notifications"].as_i64().unwrap(), exact, "{p}");
+        assert_eq!(total, exact);
+        assert_eq!(
+            p["reporters"].as_i64().unwrap(),
+            per_reporter.len() as i64,
+            "{p}"
+        );
+        let top = per_reporter.len().div_ceil(10);
+        assert_eq!(p["top_decile_reporters"].as_i64().unwrap(), top as i64);
+        let share = per_reporter[..top].iter().sum::<i64>() as f64 / total as f64;
+        assert!(
+            (p["top_decile_share"].as_f64().unwrap() - share).abs() < 1e-12,
+            "{p}"
+        );
+    }
+    // doctors who file zero reports send them in months without a case
+    let months = json("/api/v1/stats/reporters?interval=month", &f.analyst).await;
+    let months = months["periods"].as_array().unwrap();
+    assert_eq!(months.len(), 24);
+    assert!(months
+        .iter()
+        .all(|p| p["zero_report_only"].as_i64().unwrap() > 0));
+    // two years of data, a one-year recent window after a one-year baseline: doctors who
+    // reported in 2022 and not in 2023 make their services appear
+    let a = json(
+        "/api/v1/stats/reporters?silent_months=12&baseline_months=12&interval=quarter",
+        &f.analyst,
+    )
+    .await;
+    assert_eq!(a["periods"].as_array().unwrap().len(), 8);
     assert_eq!(
-        get("/api/v1/stats/summary", Some(&f.fund)).await.0,
-        StatusCode::FORBIDDEN
+        a["silent_window"],
+        serde_json::json!(["2023-01", "2023-12"])
     );
+    assert_eq!(
+        a["baseline_window"],
+        serde_json::json!(["2022-01", "2022-12"])
+    );
+    let silent = a["silent_services"].as_array().unwrap();
+    assert!(!silent.is_empty());
+    let mut seen_partial = false;
+    for s in silent {
+        let (before, gone) = (
+            s["reporters_before"].as_i64().unwrap(),
+            s["silent_reporters"].as_i64().unwrap(),
+        );
+        assert!(gone >= 1 && gone <= before, "{s}");
+        if s["all_silent"] == true {
+            assert_eq!(gone, before, "{s}");
+            assert!(s["last_active"].as_str().unwrap() < "2023-01", "{s}");
+            assert!(
+                !seen_partial,
+                "services whose reporters all went silent come first"
+            );
+        } else {
+            seen_partial = true;
+        }
+    }
+    // no reporter pseudonym ever leaves, in JSON or CSV
+    let activity = f.store.reporter_activity().unwrap();
+    assert!(activity.iter().any(|r| r.zero_reports > 0));
+    let (_, json_body, _) = get("/api/v1/stats/reporters?interval=month", Some(&f.analyst)).await;
+    let (status, csv, content_type) =
+        get("/api/v1/stats/reporters?format=csv", Some(&f.analyst)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(content_type.unwrap().starts_with("text/csv"));
+    assert!(csv.starts_with(
+        "period,reporters,zero_report_only,notifications,top_decile_reporters,top_decile_share\n2022,"
+    ), "{csv}");
+    let (_, services_csv, _) = get(
+        "/api/v1/stats/reporters?format=csv&table=silent_services",
+        Some(&f.analyst),
+    )
+    .await;
+    assert!(services_csv
+        .starts_with("service,reporters_before,silent_reporters,all_silent,last_active\n"));
+    for r in &activity {
+        for body in [&json_body, &csv, &services_csv] {
+            assert!(
+                !body.contains(&r.reporter),
+                "pseudonym {} published",
+                r.reporter
+            );
+        }
+    }
+    // bad parameters name the parameter, value and rule
+    let (status, body, _) = get("/api/v1/stats/reporters?silent_months=0", Some(&f.analyst)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let problem: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(problem["violations"][0]["parameter"], "silent_months");
+    assert_eq!(problem["violations"][0]["rule"], "window_months");
 }
 
 #[test]
@@ -508,6 +645,7 @@ fn openapi_describes_every_route_and_answer() {
         "/api/v1/stats/counts",
         "/api/v1/stats/trend",
         "/api/v1/stats/incidence",
+        "/api/v1/stats/reporters",
     ] {
         let responses = &spec["paths"][path]["get"]["responses"];
         let mut codes = vec!["200", "401", "403", "429", "503"];
@@ -531,6 +669,9 @@ fn openapi_describes_every_route_and_answer() {
         "IncidenceAnswer",
         "IncidenceRow",
         "RateStatus",
+        "ReportersAnswer",
+        "ReporterPeriod",
+        "SilentService",
         "Problem",
     ] {
         assert!(

@@ -14,7 +14,7 @@ use ods_wire::records::{DeadLetter, NotificationRejected, NotificationValidated}
 use serde::Serialize;
 
 use crate::disclosure::{self, Disclosed, ExactCell, Policy, Published};
-use crate::queries::{CellKey, CountQuery, Dimension, NotificationView, Summary};
+use crate::queries::{CellKey, CountQuery, Dimension, NotificationView, ReporterActivity, Summary};
 use crate::store::{BatchStats, StoreError};
 
 /// Pipeline totals before disclosure control (the scalar part of [`Summary`]).
@@ -125,6 +125,13 @@ pub trait AnalyticsStore: Send + Sync {
         &self,
         query: &CountQuery,
     ) -> Result<Vec<(CellKey, String, i64)>, StoreError>;
+
+    /// Every reporter's activity per month and service: counted notifications by the month
+    /// they were filed (the reporter and service of each notification's latest counted version)
+    /// and zero reports, one row per (period, reporter, service) with either non-zero, ordered
+    /// by (period, reporter, service). Reporter-level: for participation statistics only, never
+    /// published as it is.
+    async fn reporter_activity(&self) -> Result<Vec<ReporterActivity>, StoreError>;
 
     /// Pipeline totals.
     async fn totals(&self) -> Result<Totals, StoreError>;

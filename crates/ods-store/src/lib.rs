@@ -29,7 +29,9 @@ mod store;
 
 pub use api::{AnalyticsStore, BatchOutputs, Outlet, Totals};
 pub use disclosure::{Disclosed, DisclosureError, ExactCell, Policy, Published};
-pub use queries::{CellKey, CountCell, CountQuery, Dimension, NotificationView, Summary};
+pub use queries::{
+    CellKey, CountCell, CountQuery, Dimension, NotificationView, ReporterActivity, Summary,
+};
 pub use store::{rejection_reasons_json, BatchStats, EmbeddedStore, StoreError};
 
 /// Cells with fewer notifications than this are suppressed in published answers.

@@ -168,6 +168,24 @@ pub struct NotificationView {
     pub reasons: Option<serde_json::Value>,
 }
 
+/// One reporter's activity in one month at one service: counted notifications (by the month
+/// they were filed, the same period as the counts) and zero reports. Reporter-level, for
+/// participation statistics computed inside the system; never published as it is.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct ReporterActivity {
+    /// Month `YYYY-MM`.
+    pub period: String,
+    /// Reporter pseudonym.
+    pub reporter: String,
+    /// Service id, `self_employed`, or empty for notifications stored before the service was
+    /// kept with them.
+    pub service: String,
+    /// Currently counted notifications (validated, not withdrawn) filed that month.
+    pub notifications: i64,
+    /// Zero reports for that month (0 or 1).
+    pub zero_reports: i64,
+}
+
 impl Summary {
     /// A summary from the totals and the published counts per year.
     pub fn new(totals: Totals, by_year: Vec<CountCell>) -> Summary {
@@ -349,6 +367,38 @@ impl EmbeddedStore {
             ..CountQuery::default()
         })?;
         Ok(Summary::new(self.totals()?, by_year.cells))
+    }
+
+    /// Every reporter's activity per month and service, ordered by (period, reporter,
+    /// service) (see [`crate::AnalyticsStore::reporter_activity`]).
+    pub fn reporter_activity(&self) -> Result<Vec<ReporterActivity>, StoreError> {
+        let conn = lock(&self.inner.reader);
+        let mut stmt = conn
+            .prepare(
+                "SELECT period, reporter, service, SUM(notifications), SUM(zero_reports) FROM (
+                   SELECT json_extract(state, '$.counted.key.period') AS period, reporter,
+                          COALESCE(json_extract(state, '$.counted.service'), '') AS service,
+                          1 AS notifications, 0 AS zero_reports
+                     FROM notifications
+                    WHERE status = 'validated' AND json_extract(state, '$.counted.key.period') IS NOT NULL
+                   UNION ALL
+                   SELECT period, reporter, service, 0, 1 FROM zero_reports)
+                 GROUP BY period, reporter, service ORDER BY period, reporter, service",
+            )
+            .map_err(|e| self.db_error(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(ReporterActivity {
+                    period: r.get(0)?,
+                    reporter: r.get(1)?,
+                    service: r.get(2)?,
+                    notifications: r.get(3)?,
+                    zero_reports: r.get(4)?,
+                })
+            })
+            .map_err(|e| self.db_error(e))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.db_error(e))
     }
 
     /// The processing status of one notification.

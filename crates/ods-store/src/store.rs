@@ -729,6 +729,10 @@ impl crate::AnalyticsStore for EmbeddedStore {
             .await
     }
 
+    async fn reporter_activity(&self) -> Result<Vec<crate::ReporterActivity>, StoreError> {
+        self.blocking(|s| s.reporter_activity()).await
+    }
+
     async fn totals(&self) -> Result<crate::Totals, StoreError> {
         self.blocking(|s| s.totals()).await
     }
