@@ -9,6 +9,7 @@
 mod bench;
 mod bench_process;
 mod bench_replay;
+mod bench_store;
 mod config;
 mod demo;
 mod distributed;
@@ -16,6 +17,7 @@ mod process;
 mod runner;
 mod serve;
 mod server;
+mod signals;
 
 use std::path::PathBuf;
 
@@ -58,6 +60,11 @@ enum Command {
     Process(ProcessArgs),
     /// Run the statistics API over ClickHouse (distributed mode); tokens from the data directory.
     Serve(ServeArgs),
+    /// One signal sweep as of a month: aberrations (improved Farrington per SBI section x
+    /// diagnosis group), under-reporting by section (observed vs workforce x PIM rate, funnel
+    /// limit) and newly disproportionate disease-exposure pairs; over the embedded store, or
+    /// ClickHouse with --clickhouse-url.
+    Signals(SignalsCommandArgs),
     /// Rebuild every aggregate from the log (run while the server is stopped).
     Replay,
     /// Create or upgrade the ClickHouse schema of distributed mode (idempotent).
@@ -137,6 +144,29 @@ struct ServeArgs {
     #[arg(long, env = "ODS_LISTEN")]
     listen: Option<String>,
     /// ClickHouse HTTP URL, e.g. http://127.0.0.1:8123 (or [clickhouse] url).
+    #[arg(long, env = "ODS_CLICKHOUSE_URL")]
+    clickhouse_url: Option<String>,
+    /// ClickHouse database (or [clickhouse] database; default ods).
+    #[arg(long, env = "ODS_CLICKHOUSE_DATABASE")]
+    database: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct SignalsCommandArgs {
+    /// The last month considered, YYYY-MM (default: the month before the current one).
+    #[arg(long)]
+    as_of: Option<String>,
+    /// Months at the end of each series evaluated for aberrations.
+    #[arg(long, default_value_t = 1)]
+    recent_months: usize,
+    /// Months of the window in which disease-exposure pairs are compared (pairs that already
+    /// signal over the months before it are not news).
+    #[arg(long, default_value_t = 12)]
+    pair_window_months: u32,
+    /// Output: text (one line per signal) or json (every number).
+    #[arg(long, value_enum, default_value_t = signals::SignalsFormat::Text)]
+    format: signals::SignalsFormat,
+    /// ClickHouse HTTP URL (default: the embedded store of the data directory).
     #[arg(long, env = "ODS_CLICKHOUSE_URL")]
     clickhouse_url: Option<String>,
     /// ClickHouse database (or [clickhouse] database; default ods).
@@ -260,6 +290,29 @@ enum BenchCommand {
         /// ClickHouse as the store (default: the embedded store in a temporary directory).
         #[arg(long)]
         clickhouse_url: Option<String>,
+    },
+    /// The ClickHouse store: loads generated events through it, then its writer's rows/s next
+    /// to clickhouse-client inserting the same rows, and the p50/p95 latency of the common
+    /// dashboard queries next to their bare count queries (release build).
+    Store {
+        /// ClickHouse HTTP URL.
+        #[arg(long)]
+        clickhouse_url: String,
+        /// Native-protocol port of the same server, for clickhouse-client.
+        #[arg(long, default_value_t = 9000)]
+        native_port: u16,
+        /// Database for the loaded events; reused when it already holds them.
+        #[arg(long, default_value = "ods_bench_store")]
+        database: String,
+        /// Generated events to load.
+        #[arg(long, default_value_t = 200_000)]
+        events: usize,
+        /// Rows per table written by both sinks.
+        #[arg(long, default_value_t = 500_000)]
+        sink_rows: usize,
+        /// Runs per dashboard query.
+        #[arg(long, default_value_t = 50)]
+        runs: usize,
     },
     /// Accepted notifications/s and latency of the durable intake path (validation, Avro, fsync'd
     /// log) next to a bare axum handler under the same load.
@@ -400,6 +453,26 @@ fn main() -> Result<()> {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(process::run_process(config, args.create_topics))
         }
+        Command::Signals(args) => {
+            let mut config = config;
+            if let Some(url) = args.clickhouse_url {
+                config.clickhouse.url = url;
+            }
+            if let Some(database) = args.database {
+                config.clickhouse.database = database;
+            }
+            config::init_tracing(&config);
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(signals::run(
+                &config,
+                signals::SignalsArgs {
+                    as_of: args.as_of,
+                    recent_months: args.recent_months,
+                    pair_window_months: args.pair_window_months,
+                    format: args.format,
+                },
+            ))
+        }
         Command::Serve(args) => {
             let mut config = config;
             if let Some(listen) = args.listen {
@@ -450,6 +523,28 @@ fn main() -> Result<()> {
                 partitions,
                 brokers: kafka_brokers,
                 clickhouse_url,
+            }))
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Store {
+                    clickhouse_url,
+                    native_port,
+                    database,
+                    events,
+                    sink_rows,
+                    runs,
+                },
+        } => {
+            config::init_tracing(&config);
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(bench_store::run(bench_store::StoreBench {
+                url: clickhouse_url,
+                native_port,
+                database,
+                events,
+                sink_rows,
+                runs: runs.max(1),
             }))
         }
         Command::Rules => {

@@ -17,7 +17,8 @@ use tracing::Instrument;
 
 use crate::error::ClickHouseError;
 use crate::rows::{
-    ContributionRow, DeadLetterRow, NotificationRow, PositionRow, RejectionRow, ZeroReportRow,
+    ContributionRow, DeadLetterRow, NotificationRow, PositionRow, RejectionRow, TableRow,
+    ZeroReportRow,
 };
 use crate::schema::{check_database_name, migrate, Capabilities, MigrationReport};
 use crate::sql;
@@ -191,6 +192,31 @@ impl ClickHouseStore {
     /// The database.
     pub fn database(&self) -> &str {
         &self.database
+    }
+
+    /// The writer of this store (inserts with retries), for tools and benchmarks that write
+    /// rows of their own.
+    pub fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
+    /// Up to `limit` rows of `T`'s table as stored (every version, unmerged, in no particular
+    /// order), for tools and benchmarks that need real rows.
+    pub async fn stored_rows<T>(&self, limit: usize) -> Result<Vec<T>, ClickHouseError>
+    where
+        T: TableRow + for<'b> Deserialize<'b>,
+    {
+        let columns: Vec<&str> = T::TYPES.iter().map(|(name, _)| *name).collect();
+        self.client
+            .query(&format!(
+                "SELECT {} FROM {}.{} LIMIT {limit}",
+                columns.join(", "),
+                self.database,
+                T::TABLE
+            ))
+            .fetch_all::<T>()
+            .await
+            .map_err(|e| ClickHouseError::request(format!("reading {}", T::TABLE), e))
     }
 
     /// Drops the database (tests).

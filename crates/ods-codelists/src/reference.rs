@@ -90,6 +90,41 @@ impl ReferenceData {
         Ok(self)
     }
 
+    /// Relative notification rate of an SBI section: the latest PIM sentinel incidence per
+    /// 100,000 of the sector it maps to (`pim_incidence.csv`: NCvB 2016 and 2022; mining and
+    /// water/waste from van der Molen et al. 2012, 2009), divided by the national rate of the
+    /// same year. Sections without a published figure get 1. Used by the demo generator (how
+    /// often each section notifies) and by the under-reporting signal (what each section is
+    /// expected to notify, given its workforce).
+    pub fn section_rate_ratio(&self, section: &str) -> f64 {
+        let sector_name = match section {
+            "F" => "construction",
+            "H" => "transport",
+            "K" => "finance",
+            "C" => "industry",
+            "Q" => "healthcare",
+            "P" => "education",
+            "G" => "trade",
+            "B" => "mining",
+            "E" => "water and waste",
+            _ => return 1.0,
+        };
+        let rate = self
+            .pim_incidence
+            .iter()
+            .filter(|p| p.stratum_kind == "sector" && p.stratum == sector_name)
+            .max_by_key(|p| p.year);
+        let Some(rate) = rate else { return 1.0 };
+        let total = self
+            .pim_incidence
+            .iter()
+            .find(|p| p.stratum_kind == "total" && p.year == rate.year);
+        match total {
+            Some(t) if t.incidence_per_100k > 0.0 => rate.incidence_per_100k / t.incidence_per_100k,
+            _ => 1.0,
+        }
+    }
+
     /// Registry notifications of `year`, if published.
     pub fn registry_year(&self, year: i32) -> Option<RegistryYear> {
         self.registry_totals

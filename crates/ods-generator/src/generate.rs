@@ -12,7 +12,7 @@ use ods_validation::COMPLAINT_CODE_EXCEPTIONS;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::profile::{group_mix, group_section_affinity, sector_rate_ratio, yearly_totals};
+use crate::profile::{group_mix, group_section_affinity, raked_section_weights, yearly_totals};
 use crate::rng::Rng;
 use crate::scenario::{Plant, Scenario};
 
@@ -208,8 +208,11 @@ struct Tables<'a> {
     /// section -> finer sector codes
     fine_sectors: BTreeMap<String, Vec<String>>,
     sections: Vec<String>,
-    /// group -> weight per section (same order as `sections`)
+    /// group -> weight per section (same order as `sections`): workforce x rate x affinity,
+    /// the seed of each year's raked weights
     section_weights: BTreeMap<DiagnosisGroup, Vec<f64>>,
+    /// workforce x relative PIM rate per section (same order)
+    section_base: Vec<f64>,
 }
 
 fn data_rows(file: &str, text: &str) -> Result<Vec<csv::StringRecord>, CodeListError> {
@@ -283,16 +286,17 @@ fn tables<'a>(
             .push(s.code.clone());
     }
     let sections: Vec<String> = reference.workforce.employed_x1000.keys().cloned().collect();
+    let section_base: Vec<f64> = sections
+        .iter()
+        .map(|s| reference.workforce.employed_x1000[s] * reference.section_rate_ratio(s))
+        .collect();
     let section_weights = DiagnosisGroup::ALL
         .iter()
         .map(|g| {
             let weights = sections
                 .iter()
-                .map(|s| {
-                    reference.workforce.employed_x1000[s]
-                        * sector_rate_ratio(s, reference)
-                        * group_section_affinity(*g, s)
-                })
+                .zip(&section_base)
+                .map(|(s, base)| base * group_section_affinity(*g, s))
                 .collect();
             (*g, weights)
         })
@@ -305,6 +309,7 @@ fn tables<'a>(
         fine_sectors,
         sections,
         section_weights,
+        section_base,
     })
 }
 
@@ -798,6 +803,7 @@ pub fn generate(
         let activity: Vec<f64> = active.iter().map(|i| doctor_list[*i].activity).collect();
         let mix = group_mix(year);
         let mix_weights: Vec<f64> = groups.iter().map(|g| mix[g]).collect();
+        let section_weights = raked_section_weights(&mix, &t.section_weights, &t.section_base);
         let n = (totals[&year] * cfg.scale).round() as usize;
         let mut valid_refs: Vec<(String, usize, DateTime<Utc>, Value)> = Vec::new();
         let core: Vec<usize> = active
@@ -821,7 +827,7 @@ pub fn generate(
                     let period = Period::new(year, 1 + rng.below(12) as u32)
                         .unwrap_or_else(|_| Period::of(NaiveDate::MIN));
                     let group = groups[rng.weighted(&mix_weights)];
-                    let section = t.sections[rng.weighted(&t.section_weights[&group])].clone();
+                    let section = t.sections[rng.weighted(&section_weights[&group])].clone();
                     (period, group, section)
                 }
             };

@@ -15,7 +15,7 @@ const EXTRA_TOTALS: [(i32, f64); 1] = [(2020, 4900.0)];
 /// waning, assumed 25%), 2023 (the PIM 2023 group incidence mix, used as an approximation of the
 /// registry mix: psych 74, MSK 24, neuro 3, infectious 2, hearing 2, respiratory 2, skin 2).
 /// Shares not given are split over the remaining groups.
-pub const GROUP_ANCHORS: [(i32, [(DiagnosisGroup, f64); 3]); 6] = {
+pub const GROUP_ANCHORS: [(i32, [(DiagnosisGroup, f64); 3]); 7] = {
     use DiagnosisGroup::*;
     [
         (
@@ -36,6 +36,16 @@ pub const GROUP_ANCHORS: [(i32, [(DiagnosisGroup, f64); 3]); 6] = {
         ),
         (
             2018,
+            [
+                (Psychological, 0.58),
+                (Musculoskeletal, 0.29),
+                (Hearing, 0.07),
+            ],
+        ),
+        // no mix published for 2019; as 2018, so COVID-19 starts in 2020 and not by
+        // interpolation in 2019
+        (
+            2019,
             [
                 (Psychological, 0.58),
                 (Musculoskeletal, 0.29),
@@ -84,36 +94,60 @@ const REST_SPLIT: [(DiagnosisGroup, f64); 8] = {
     ]
 };
 
-/// Relative notification rate per SBI section (PIM sentinel incidence per 100,000 by sector,
-/// NCvB 2016 and 2022; `reference/pim_incidence.csv`), divided by the national rate; sections
-/// without a published figure get 1. Mining and water/waste from van der Molen 2012 (2009).
-pub fn sector_rate_ratio(section: &str, reference: &ReferenceData) -> f64 {
-    let sector_name = match section {
-        "F" => "construction",
-        "H" => "transport",
-        "K" => "finance",
-        "C" => "industry",
-        "Q" => "healthcare",
-        "P" => "education",
-        "G" => "trade",
-        "B" => "mining",
-        "E" => "water and waste",
-        _ => return 1.0,
-    };
-    let rate = reference
-        .pim_incidence
+/// Per-group section weights for one year, raked by iterative proportional fitting so that the
+/// year's notifications follow the group mix `mix` **and** spread over the sections in
+/// proportion to `section_base` (workforce x relative PIM rate, what the under-reporting signal
+/// expects), while `seed[group][section]` (workforce x rate x [`group_section_affinity`])
+/// decides which groups each section notifies. Without raking the affinities would move whole
+/// sections away from their reference rate, and every year with an unusual mix (COVID-19 in
+/// healthcare) would make the other sections look under-reporting. Same section order in
+/// `seed` and `section_base`.
+pub fn raked_section_weights(
+    mix: &BTreeMap<DiagnosisGroup, f64>,
+    seed: &BTreeMap<DiagnosisGroup, Vec<f64>>,
+    section_base: &[f64],
+) -> BTreeMap<DiagnosisGroup, Vec<f64>> {
+    let base_total: f64 = section_base.iter().sum();
+    let mut joint: BTreeMap<DiagnosisGroup, Vec<f64>> = seed
         .iter()
-        .filter(|p| p.stratum_kind == "sector" && p.stratum == sector_name)
-        .max_by_key(|p| p.year);
-    let Some(rate) = rate else { return 1.0 };
-    let total = reference
-        .pim_incidence
-        .iter()
-        .find(|p| p.stratum_kind == "total" && p.year == rate.year);
-    match total {
-        Some(t) if t.incidence_per_100k > 0.0 => rate.incidence_per_100k / t.incidence_per_100k,
-        _ => 1.0,
+        .map(|(g, weights)| {
+            let row: f64 = weights.iter().sum();
+            let share = mix.get(g).copied().unwrap_or(0.0);
+            let scaled = weights
+                .iter()
+                .map(|w| if row > 0.0 { w / row * share } else { 0.0 })
+                .collect();
+            (*g, scaled)
+        })
+        .collect();
+    if base_total <= 0.0 {
+        return joint;
     }
+    for _ in 0..200 {
+        // columns to the section shares of the year's total
+        let total: f64 = joint.values().flatten().sum();
+        for (s, base) in section_base.iter().enumerate() {
+            let column: f64 = joint.values().map(|row| row[s]).sum();
+            if column > 0.0 {
+                let factor = base / base_total * total / column;
+                joint.values_mut().for_each(|row| row[s] *= factor);
+            }
+        }
+        // rows back to the group mix
+        let mut worst: f64 = 0.0;
+        for (g, row) in joint.iter_mut() {
+            let sum: f64 = row.iter().sum();
+            let share = mix.get(g).copied().unwrap_or(0.0);
+            if sum > 0.0 {
+                worst = worst.max((sum - share).abs());
+                row.iter_mut().for_each(|w| *w *= share / sum);
+            }
+        }
+        if worst < 1e-12 {
+            break;
+        }
+    }
+    joint
 }
 
 /// How strongly each diagnosis group leans to each section (1 = as the workforce).
@@ -217,6 +251,51 @@ mod tests {
     use super::*;
 
     #[test]
+    fn raked_weights_keep_the_group_mix_and_the_section_shares() {
+        let reference = ReferenceData::bundled().unwrap();
+        let sections: Vec<String> = reference.workforce.employed_x1000.keys().cloned().collect();
+        let base: Vec<f64> = sections
+            .iter()
+            .map(|s| reference.workforce.employed_x1000[s] * reference.section_rate_ratio(s))
+            .collect();
+        let seed: BTreeMap<DiagnosisGroup, Vec<f64>> = DiagnosisGroup::ALL
+            .iter()
+            .map(|g| {
+                let w = sections
+                    .iter()
+                    .zip(&base)
+                    .map(|(s, b)| b * group_section_affinity(*g, s))
+                    .collect();
+                (*g, w)
+            })
+            .collect();
+        let base_total: f64 = base.iter().sum();
+        for year in [2016, 2020] {
+            let mix = group_mix(year);
+            let raked = raked_section_weights(&mix, &seed, &base);
+            for (g, row) in &raked {
+                assert!(
+                    (row.iter().sum::<f64>() - mix[g]).abs() < 1e-9,
+                    "{year} {g:?}"
+                );
+            }
+            for (s, b) in base.iter().enumerate() {
+                let column: f64 = raked.values().map(|row| row[s]).sum();
+                assert!(
+                    (column - b / base_total).abs() < 1e-6,
+                    "{year} {}",
+                    sections[s]
+                );
+            }
+            // affinities still shape the groups within sections: healthcare leads infections
+            let q = sections.iter().position(|s| s == "Q").unwrap();
+            let infectious = &raked[&DiagnosisGroup::Infectious];
+            let share_q = infectious[q] / infectious.iter().sum::<f64>();
+            assert!(share_q > base[q] / base_total, "{year}: {share_q}");
+        }
+    }
+
+    #[test]
     fn mixes_sum_to_one_and_hit_the_anchors() {
         for year in 2005..2030 {
             let total: f64 = group_mix(year).values().sum();
@@ -234,9 +313,9 @@ mod tests {
         assert_eq!(totals[&2020], 4900.0);
         assert!((totals[&2013] - (6451.0 + 8513.0) / 2.0).abs() < 1e-9);
         assert!(
-            sector_rate_ratio("F", &reference) > 1.5,
+            reference.section_rate_ratio("F") > 1.5,
             "construction is above the national rate"
         );
-        assert_eq!(sector_rate_ratio("R", &reference), 1.0);
+        assert_eq!(reference.section_rate_ratio("R"), 1.0);
     }
 }

@@ -1,0 +1,310 @@
+//! A signal sweep over any [`AnalyticsStore`]: reads what the rules of `ods-signals` need and
+//! runs them **as of a month** (the last complete month), so a sweep is reproducible: the same
+//! store and the same month give the same signals with the same ids.
+//!
+//! * **Aberrations**: one monthly series per SBI section x diagnosis group, from the first month
+//!   with data to the as-of month (months without notifications are 0); the improved Farrington
+//!   method (Noufaily et al. 2013, R `farringtonFlexible`) evaluates the last
+//!   [`SweepConfig::recent_months`] of each. The control is Noufaily's scaled to monthly data
+//!   ([`monthly_control`]).
+//! * **Under-reporting**: per SBI section, the notifications of the last complete calendar year
+//!   up to the as-of month against the expected count: workforce (CBS 85272NED) x the section's
+//!   relative PIM sentinel incidence ([`ReferenceData::section_rate_ratio`]), calibrated to the
+//!   observed total (a section is flagged for reporting less than the others, not for the
+//!   registry's known overall under-count), below the 99.8% funnel limit.
+//! * **Emerging pairs**: (diagnosis, primary exposure) pairs in the window of the last
+//!   [`SweepConfig::pair_window_months`] months: Evans' rule with IC025 > 0, at least
+//!   [`PairRules::min_count`] notifications from at least [`PairRules::min_reporters`] doctors,
+//!   and not already signalling over all the months before the window
+//!   ([`newly_disproportionate`]): stratified by period, so established associations do not
+//!   signal again every time.
+//!
+//! Counts are read unsuppressed (`counts_unsuppressed`, `exact_counts_by_reporter`): the sweep is
+//! an internal computation; what it raises goes to expert review, and the signals carry counts
+//! only as the numbers that raised them.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use ods_codelists::reference::ReferenceData;
+use ods_model::Period;
+use ods_signals::{
+    aberrations, calibrated, emerging_pairs, under_reporting, PairCount, PairRules,
+    SectorExpectation, Series, Signal, SignalError,
+};
+use ods_stats::aberration::{FlexibleControl, ThresholdMethod};
+use ods_store::{AnalyticsStore, CountQuery, Dimension, StoreError};
+
+/// What a sweep looks at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepConfig {
+    /// The last month the sweep considers (default: the month before the current one).
+    pub as_of: Period,
+    /// Months at the end of each series evaluated for aberrations (default 1: the as-of month).
+    pub recent_months: usize,
+    /// Months of the window of the emerging-pair analysis, ending at the as-of month (default 12).
+    pub pair_window_months: u32,
+    /// Thresholds of the emerging-pair rule.
+    pub pair_rules: PairRules,
+    /// The improved Farrington control for the monthly series.
+    pub control: FlexibleControl,
+}
+
+impl SweepConfig {
+    /// The default sweep as of `as_of`.
+    pub fn as_of(as_of: Period) -> SweepConfig {
+        SweepConfig {
+            as_of,
+            recent_months: 1,
+            pair_window_months: 12,
+            pair_rules: PairRules::default(),
+            control: monthly_control(),
+        }
+    }
+}
+
+/// Noufaily et al.'s recommended settings (negative binomial plug-in threshold, a seasonal
+/// factor over all past data, reweighting, trend test), scaled from weekly to monthly data:
+/// `b = 3` years of history (the registry's series have structural breaks: the end of
+/// construction's collective notification around 2017, COVID-19 in 2020-2022), a window of
+/// `w = 2` months around each reference month, `noPeriods = 4` and the last 3 months left out of
+/// the fit (Noufaily's 26 weeks would drop two of the three reference years of monthly data).
+/// One-sided alpha 0.05 and at least 5 cases in the last 4 months (R's `limit54`).
+pub fn monthly_control() -> FlexibleControl {
+    FlexibleControl {
+        b: 3,
+        w: 2,
+        no_periods: 4,
+        past_weeks_not_included: Some(3),
+        threshold_method: ThresholdMethod::NbPlugin,
+        ..FlexibleControl::default()
+    }
+}
+
+/// Why a sweep failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    /// The store could not answer.
+    #[error("reading the store: {0}")]
+    Store(#[from] StoreError),
+    /// A series could not be analysed.
+    #[error(transparent)]
+    Signal(#[from] SignalError),
+}
+
+/// `p` moved by `delta` months.
+fn shift(p: Period, delta: i32) -> Period {
+    let index = p.index() + delta;
+    Period::new(
+        index.div_euclid(12),
+        u32::try_from(index.rem_euclid(12) + 1).unwrap_or(1),
+    )
+    .unwrap_or(p)
+}
+
+fn exact(group_by: Vec<Dimension>, from: Option<Period>, to: Period) -> CountQuery {
+    CountQuery {
+        group_by,
+        from: from.map(|p| p.to_string()),
+        to: Some(to.to_string()),
+        ..CountQuery::default()
+    }
+}
+
+/// The monthly series per SBI section x diagnosis group, from the first month with data to
+/// `as_of`.
+pub async fn section_group_series(
+    store: &dyn AnalyticsStore,
+    as_of: Period,
+) -> Result<Vec<Series>, StoreError> {
+    let cells = store
+        .counts_unsuppressed(&exact(
+            vec![
+                Dimension::Month,
+                Dimension::SbiSection,
+                Dimension::DiagnosisGroup,
+            ],
+            None,
+            as_of,
+        ))
+        .await?;
+    let mut first: Option<Period> = None;
+    let mut by_subject: BTreeMap<(String, String), HashMap<Period, u64>> = BTreeMap::new();
+    for (key, n) in cells {
+        let (Some(month), Some(section), Some(group)) = (
+            key.get("month").and_then(|m| Period::parse(m).ok()),
+            key.get("sbi_section"),
+            key.get("diagnosis_group"),
+        ) else {
+            continue;
+        };
+        first = first.min(Some(month)).or(Some(month));
+        by_subject
+            .entry((section.clone(), group.clone()))
+            .or_default()
+            .insert(month, u64::try_from(n).unwrap_or(0));
+    }
+    let Some(first) = first else {
+        return Ok(Vec::new());
+    };
+    let mut months = Vec::new();
+    let mut p = first;
+    while p <= as_of {
+        months.push(p);
+        p = p.next();
+    }
+    Ok(by_subject
+        .into_iter()
+        .map(|((section, group), counts)| Series {
+            subject: BTreeMap::from([
+                ("sbi_section".to_string(), section),
+                ("diagnosis_group".to_string(), group),
+            ]),
+            periods: months.iter().map(|m| m.to_string()).collect(),
+            counts: months
+                .iter()
+                .map(|m| counts.get(m).copied().unwrap_or(0))
+                .collect(),
+        })
+        .collect())
+}
+
+/// The last complete calendar year up to `as_of`.
+pub fn last_complete_year(as_of: Period) -> i32 {
+    if as_of.month() == 12 {
+        as_of.year()
+    } else {
+        as_of.year() - 1
+    }
+}
+
+/// Observed and (uncalibrated) expected notifications per SBI section in `year`: expected =
+/// workforce x the section's relative PIM incidence, scaled later by [`calibrated`].
+pub async fn section_expectations(
+    store: &dyn AnalyticsStore,
+    reference: &ReferenceData,
+    year: i32,
+) -> Result<Vec<SectorExpectation>, StoreError> {
+    let (Ok(from), Ok(to)) = (Period::new(year, 1), Period::new(year, 12)) else {
+        return Ok(Vec::new());
+    };
+    let cells = store
+        .counts_unsuppressed(&exact(vec![Dimension::SbiSection], Some(from), to))
+        .await?;
+    let observed: HashMap<&str, i64> = cells
+        .iter()
+        .filter_map(|(k, n)| Some((k.get("sbi_section")?.as_str(), *n)))
+        .collect();
+    Ok(reference
+        .workforce
+        .employed_x1000
+        .iter()
+        .map(|(section, employed)| SectorExpectation {
+            subject: BTreeMap::from([("sbi_section".to_string(), section.clone())]),
+            observed: u64::try_from(observed.get(section.as_str()).copied().unwrap_or(0))
+                .unwrap_or(0),
+            expected: employed * reference.section_rate_ratio(section),
+        })
+        .collect())
+}
+
+/// Notifications and distinct reporters per (diagnosis, primary exposure) from `from` (or the
+/// first month with data) to `to`.
+pub async fn pair_counts(
+    store: &dyn AnalyticsStore,
+    from: Option<Period>,
+    to: Period,
+) -> Result<Vec<PairCount>, StoreError> {
+    let rows = store
+        .exact_counts_by_reporter(&exact(
+            vec![Dimension::Diagnosis, Dimension::Exposure],
+            from,
+            to,
+        ))
+        .await?;
+    let mut pairs: BTreeMap<(String, String), (u64, BTreeSet<String>)> = BTreeMap::new();
+    for (key, reporter, n) in rows {
+        let (Some(diagnosis), Some(exposure)) = (key.get("diagnosis"), key.get("exposure")) else {
+            continue;
+        };
+        let entry = pairs
+            .entry((diagnosis.clone(), exposure.clone()))
+            .or_default();
+        entry.0 += u64::try_from(n).unwrap_or(0);
+        entry.1.insert(reporter);
+    }
+    Ok(pairs
+        .into_iter()
+        .map(|((diagnosis, exposure), (count, reporters))| PairCount {
+            exposure,
+            diagnosis,
+            count,
+            reporters: reporters.len() as u64,
+        })
+        .collect())
+}
+
+/// The pair signals of the current window whose pair did not already signal over the history
+/// before it: an established association (noise and hearing loss, flour dust and asthma) is
+/// disproportionate over the history and is no news; a pair that is new, or that has only now
+/// become disproportionate, is.
+pub fn newly_disproportionate(current: Vec<Signal>, before: &[Signal]) -> Vec<Signal> {
+    let known: BTreeSet<&BTreeMap<String, String>> = before.iter().map(|s| &s.subject).collect();
+    current
+        .into_iter()
+        .filter(|s| !known.contains(&s.subject))
+        .collect()
+}
+
+/// Runs every rule as of `config.as_of`; signals ordered by kind, then id.
+pub async fn sweep(
+    store: &dyn AnalyticsStore,
+    reference: &ReferenceData,
+    config: &SweepConfig,
+) -> Result<Vec<Signal>, SweepError> {
+    let as_of = config.as_of;
+    let mut signals = Vec::new();
+
+    let series = section_group_series(store, as_of).await?;
+    signals.extend(aberrations(&series, &config.control, config.recent_months)?);
+
+    let year = last_complete_year(as_of);
+    let sections = section_expectations(store, reference, year).await?;
+    signals.extend(under_reporting(&year.to_string(), &calibrated(&sections)));
+
+    let window = config.pair_window_months.max(1) as i32;
+    let from = shift(as_of, 1 - window);
+    let pairs = pair_counts(store, Some(from), as_of).await?;
+    let before_to = shift(from, -1);
+    let history = pair_counts(store, None, before_to).await?;
+    signals.extend(newly_disproportionate(
+        emerging_pairs(&format!("{from}..{as_of}"), &pairs, &config.pair_rules),
+        &emerging_pairs(&format!("..{before_to}"), &history, &config.pair_rules),
+    ));
+
+    signals.sort_by(|a, b| a.kind.cmp(&b.kind).then_with(|| a.id.cmp(&b.id)));
+    tracing::info!(
+        as_of = %as_of,
+        series = series.len(),
+        sections = sections.len(),
+        pairs = pairs.len(),
+        signals = signals.len(),
+        "signal sweep done"
+    );
+    Ok(signals)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+    use super::*;
+
+    #[test]
+    fn months_shift_across_years_and_the_last_complete_year() {
+        let p = |s: &str| Period::parse(s).unwrap();
+        assert_eq!(shift(p("2023-03"), -11), p("2022-04"));
+        assert_eq!(shift(p("2023-12"), 1), p("2024-01"));
+        assert_eq!(last_complete_year(p("2023-12")), 2023);
+        assert_eq!(last_complete_year(p("2023-11")), 2022);
+    }
+}
