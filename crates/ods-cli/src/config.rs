@@ -30,6 +30,10 @@ pub struct Config {
     pub rate_limit_per_minute: u32,
     /// Requests per token allowed at once above the sustained rate.
     pub rate_limit_burst: u32,
+    /// Hours between scheduled signal sweeps of `ods run` and `ods serve` (as of the previous
+    /// month, recorded for review); 0 turns the schedule off. The first sweep runs a minute
+    /// after start.
+    pub signal_sweep_interval_hours: u64,
     /// Kafka connection of the distributed services (`[kafka]` table).
     pub kafka: ods_kafka::KafkaConfig,
     /// The Kafka processor of distributed mode (`[processor]` table).
@@ -50,6 +54,7 @@ impl Default for Config {
             log_format: "pretty".into(),
             rate_limit_per_minute: 1200,
             rate_limit_burst: 200,
+            signal_sweep_interval_hours: 24,
             kafka: ods_kafka::KafkaConfig::default(),
             processor: ods_runner::ProcessorConfig::default(),
             // empty: not configured (`ods process` needs it; `ods intake` then shows statuses)
@@ -103,6 +108,11 @@ impl Config {
             config.rate_limit_burst = v
                 .parse()
                 .context("ODS_RATE_LIMIT_BURST must be a whole number")?;
+        }
+        if let Some(v) = env("ODS_SIGNAL_SWEEP_INTERVAL_HOURS") {
+            config.signal_sweep_interval_hours = v
+                .parse()
+                .context("ODS_SIGNAL_SWEEP_INTERVAL_HOURS must be a whole number")?;
         }
         if let Some(v) = env("ODS_KAFKA_BROKERS") {
             config.kafka.brokers = v;
@@ -184,6 +194,22 @@ pub fn init_tracing(config: &Config) {
     } else {
         let _ = builder.try_init();
     }
+}
+
+/// Starts the scheduled signal sweeps of `config` over `store`, if they are on.
+pub fn schedule_signal_sweeps(
+    config: &Config,
+    store: std::sync::Arc<dyn ods_store::AnalyticsStore>,
+    reference: std::sync::Arc<ods_codelists::reference::ReferenceData>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    (config.signal_sweep_interval_hours > 0).then(|| {
+        ods_sweep::schedule(
+            store,
+            reference,
+            std::time::Duration::from_secs(60),
+            std::time::Duration::from_secs(config.signal_sweep_interval_hours * 3600),
+        )
+    })
 }
 
 #[cfg(test)]

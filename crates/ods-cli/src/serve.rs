@@ -55,7 +55,7 @@ pub async fn run_serve(config: Config) -> Result<()> {
                 store: store.clone() as Arc<dyn AnalyticsStore>,
                 tokens,
                 limiter,
-                reference,
+                reference: reference.clone(),
             })
             .route_layer(from_fn_with_state(http, HttpMetrics::track)),
         )
@@ -65,7 +65,10 @@ pub async fn run_serve(config: Config) -> Result<()> {
                 .route("/readyz", get(readyz))
                 .route("/metrics", get(metrics_text))
                 .route("/api/v1/openapi.json", get(openapi))
-                .with_state(ServeOps { store, registry }),
+                .with_state(ServeOps {
+                    store: store.clone(),
+                    registry,
+                }),
         )
         .layer(TraceLayer::new_for_http());
     let listener = tokio::net::TcpListener::bind(&config.listen)
@@ -76,10 +79,18 @@ pub async fn run_serve(config: Config) -> Result<()> {
         "ods serve is running at http://{address}  (statistics from ClickHouse {} database {})",
         config.clickhouse.url, config.clickhouse.database
     );
-    axum::serve(listener, app)
+    let sweeps = crate::config::schedule_signal_sweeps(
+        &config,
+        store.clone() as Arc<dyn AnalyticsStore>,
+        reference,
+    );
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(crate::server::shutdown_signal())
-        .await
-        .context("serving HTTP")?;
+        .await;
+    if let Some(sweeps) = sweeps {
+        sweeps.abort();
+    }
+    served.context("serving HTTP")?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -128,7 +128,7 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
                 store: store.clone(),
                 tokens: tokens.clone(),
                 limiter,
-                reference,
+                reference: reference.clone(),
             })
             .route_layer(from_fn_with_state(query_http, HttpMetrics::track)),
         )
@@ -157,7 +157,12 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
         crate::demo::prepare(&config.data_dir, &intake, &tokens, &key, &log).await?;
     }
 
+    let sweeps = crate::config::schedule_signal_sweeps(&config, store.clone(), reference);
+
     let served = server.await.context("server task")?;
+    if let Some(sweeps) = sweeps {
+        sweeps.abort();
+    }
     tracing::info!("shutting down: draining the processor");
     let _ = shutdown_tx.send(true);
     processor_task.await.context("processor task")?;

@@ -33,20 +33,12 @@ pub struct SignalsArgs {
     pub format: SignalsFormat,
 }
 
-/// The month before the current one (UTC).
-fn previous_month() -> Period {
-    let today = chrono::Utc::now().date_naive();
-    let this = Period::of(today);
-    let index = this.index() - 1;
-    Period::new(index.div_euclid(12), (index.rem_euclid(12) + 1) as u32).unwrap_or(this)
-}
-
 /// Runs one sweep and prints the signals on standard output.
 pub async fn run(config: &Config, args: SignalsArgs) -> Result<()> {
     let as_of = match &args.as_of {
         Some(text) => Period::parse(text)
             .map_err(|e| anyhow::anyhow!("--as-of {text:?}: {e} (use YYYY-MM)"))?,
-        None => previous_month(),
+        None => ods_sweep::previous_month(ods_sweep::now_ms()),
     };
     let store: Arc<dyn AnalyticsStore> = if config.clickhouse.url.is_empty() {
         let path = config.store_path();

@@ -74,8 +74,8 @@ pub mod writer;
 
 pub use error::{ClickHouseError, ErrorClass};
 pub use rows::{
-    ContributionRow, DeadLetterRow, NotificationRow, PositionRow, RejectionRow, TableRow,
-    ZeroReportRow,
+    ContributionRow, DeadLetterRow, NotificationRow, PositionRow, RejectionRow, SignalReviewRow,
+    SignalRevisionRow, TableRow, ZeroReportRow,
 };
 pub use schema::{
     check_database_name, migrate, Capabilities, Migration, MigrationReport, ServerVersion,

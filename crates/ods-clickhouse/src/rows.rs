@@ -266,3 +266,91 @@ impl TableRow for PositionRow {
         )
     }
 }
+
+/// One revision of a signal (`signal_revisions`).
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+pub struct SignalRevisionRow {
+    /// Signal id.
+    pub signal_id: String,
+    /// Revision (1 when raised).
+    pub revision: u64,
+    /// Kind.
+    pub kind: String,
+    /// Subject (JSON object).
+    pub subject: String,
+    /// Period.
+    pub period: String,
+    /// Numbers (JSON object).
+    pub numbers: String,
+    /// Method.
+    pub method: String,
+    /// Explanation.
+    pub explanation: String,
+    /// Review status.
+    pub status: String,
+    /// Note of the latest review change ('' for none).
+    pub note: String,
+    /// First raised (ms).
+    pub detected_at_ms: i64,
+    /// Last changed (ms).
+    pub updated_at_ms: i64,
+}
+
+impl TableRow for SignalRevisionRow {
+    const TABLE: &'static str = "signal_revisions";
+    const TYPES: &'static [(&'static str, &'static str)] = &[
+        ("signal_id", "String"),
+        ("revision", "UInt64"),
+        ("kind", "String"),
+        ("subject", "String"),
+        ("period", "String"),
+        ("numbers", "String"),
+        ("method", "String"),
+        ("explanation", "String"),
+        ("status", "String"),
+        ("note", "String"),
+        ("detected_at_ms", "Int64"),
+        ("updated_at_ms", "Int64"),
+    ];
+    fn describe(&self) -> String {
+        format!("signal {} revision {}", self.signal_id, self.revision)
+    }
+}
+
+/// One review change (`signal_reviews`).
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+pub struct SignalReviewRow {
+    /// Signal id.
+    pub signal_id: String,
+    /// The revision the change created.
+    pub revision: u64,
+    /// When (ms).
+    pub at_ms: i64,
+    /// Who (token id).
+    pub actor: String,
+    /// Status before.
+    pub from_status: String,
+    /// Status after.
+    pub to_status: String,
+    /// Why.
+    pub note: String,
+}
+
+impl TableRow for SignalReviewRow {
+    const TABLE: &'static str = "signal_reviews";
+    const TYPES: &'static [(&'static str, &'static str)] = &[
+        ("signal_id", "String"),
+        ("revision", "UInt64"),
+        ("at_ms", "Int64"),
+        ("actor", "String"),
+        ("from_status", "String"),
+        ("to_status", "String"),
+        ("note", "String"),
+    ];
+    fn describe(&self) -> String {
+        format!(
+            "review of signal {} revision {}",
+            self.signal_id, self.revision
+        )
+    }
+}

@@ -78,8 +78,9 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-/// Every migration, in order. Each statement is idempotent (`IF NOT EXISTS`), so a crash
-/// part-way through a migration is repaired by running it again.
+/// Every migration, in order. Each statement is idempotent (`IF NOT EXISTS`, `IF EXISTS`), so a
+/// crash part-way through a migration is repaired by running it again (no data is written
+/// before every migration is recorded).
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
@@ -90,6 +91,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "0002_signals.sql",
         sql: include_str!("../migrations/0002_signals.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "0003_signal_review.sql",
+        sql: include_str!("../migrations/0003_signal_review.sql"),
     },
 ];
 
@@ -268,7 +274,11 @@ mod tests {
         });
         for m in MIGRATIONS {
             for s in m.statements("ods_x", &caps) {
-                assert!(s.starts_with("CREATE TABLE IF NOT EXISTS ods_x."), "{s}");
+                assert!(
+                    s.starts_with("CREATE TABLE IF NOT EXISTS ods_x.")
+                        || s.starts_with("DROP TABLE IF EXISTS ods_x."),
+                    "{s}"
+                );
                 assert!(!s.contains('{'), "{s}");
                 assert!(!s.contains("LowCardinality"), "{s}");
             }

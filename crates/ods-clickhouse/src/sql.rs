@@ -12,8 +12,8 @@ use ods_store::{CountQuery, Dimension};
 use serde::Serialize;
 
 use crate::rows::{
-    ContributionRow, DeadLetterRow, NotificationRow, PositionRow, RejectionRow, TableRow,
-    ZeroReportRow,
+    ContributionRow, DeadLetterRow, NotificationRow, PositionRow, RejectionRow, SignalReviewRow,
+    SignalRevisionRow, TableRow, ZeroReportRow,
 };
 use crate::schema::{schema_migrations_ddl, Capabilities, MIGRATIONS};
 
@@ -300,6 +300,47 @@ pub fn rejection_reasons(db: &str, id: &str, version: u32) -> Sql {
     sql
 }
 
+/// The latest revision of every signal, or of the ones in `ids` (when given). Rows:
+/// [`SignalRevisionRow`], newest detection first.
+pub fn signals(db: &str, ids: Option<&[String]>) -> Sql {
+    let mut sql = Sql::new(format!(
+        "SELECT signal_id, max(revision) AS revision_, argMax(kind, revision) AS kind_, \
+         argMax(subject, revision) AS subject_, argMax(period, revision) AS period_, \
+         argMax(numbers, revision) AS numbers_, argMax(method, revision) AS method_, \
+         argMax(explanation, revision) AS explanation_, argMax(status, revision) AS status_, \
+         argMax(note, revision) AS note_, min(detected_at_ms) AS detected_, \
+         argMax(updated_at_ms, revision) AS updated_ FROM {db}.{}{} \
+         GROUP BY signal_id ORDER BY detected_ DESC, signal_id",
+        SignalRevisionRow::TABLE,
+        match ids {
+            Some(ids) => format!(
+                " WHERE signal_id IN ({})",
+                vec!["?"; ids.len().max(1)].join(", ")
+            ),
+            None => String::new(),
+        }
+    ));
+    if let Some(ids) = ids {
+        if ids.is_empty() {
+            sql.binds.push(Value::Str(String::new()));
+        }
+        sql.binds.extend(ids.iter().cloned().map(Value::Str));
+    }
+    sql
+}
+
+/// The review changes of one signal, oldest first. Rows: [`SignalReviewRow`].
+pub fn signal_reviews(db: &str, id: &str) -> Sql {
+    let mut sql = Sql::new(format!(
+        "SELECT signal_id, revision, any(at_ms) AS at_, any(actor) AS actor_, \
+         any(from_status) AS from_, any(to_status) AS to_, any(note) AS note_ \
+         FROM {db}.{} WHERE signal_id = ? GROUP BY signal_id, revision ORDER BY revision",
+        SignalReviewRow::TABLE
+    ));
+    sql.binds.push(Value::Str(id.to_string()));
+    sql
+}
+
 /// The tables [`reset`] empties (derived data and positions; signals and their audit trail hold
 /// human review work and stay).
 pub const DERIVED_TABLES: [&str; 6] = [
@@ -413,6 +454,12 @@ pub fn sql_catalog(db: &str, caps: &Capabilities) -> SqlCatalog {
     queries.push(("status_totals".into(), status_totals(db)));
     queries.push(("zero_report_total".into(), zero_report_total(db)));
     queries.push(("reporter_activity".into(), reporter_activity(db)));
+    queries.push(("signals".into(), signals(db, None)));
+    queries.push((
+        "signals_by_id".into(),
+        signals(db, Some(&["a".to_string(), "b'c".to_string()])),
+    ));
+    queries.push(("signal_reviews".into(), signal_reviews(db, "a")));
     queries.push(("dead_letter_total".into(), dead_letter_total(db)));
     queries.push(("notification".into(), notification(db, "0190-x")));
     queries.push((
@@ -429,6 +476,8 @@ pub fn sql_catalog(db: &str, caps: &Capabilities) -> SqlCatalog {
     columns_of::<ZeroReportRow>(&mut columns);
     columns_of::<DeadLetterRow>(&mut columns);
     columns_of::<PositionRow>(&mut columns);
+    columns_of::<SignalRevisionRow>(&mut columns);
+    columns_of::<SignalReviewRow>(&mut columns);
     SqlCatalog {
         database: db.to_string(),
         ddl,

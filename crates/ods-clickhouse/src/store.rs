@@ -9,16 +9,16 @@ use clickhouse::{Client, Row};
 use ods_log::LogRecord;
 use ods_processor::{Contribution, Decision, NotificationState, Processor};
 use ods_store::{
-    AnalyticsStore, BatchOutputs, BatchStats, CellKey, CountQuery, NotificationView, Outlet,
-    ReporterActivity, StoreError, Totals,
+    AnalyticsStore, AuditEntry, BatchOutputs, BatchStats, CellKey, CountQuery, NotificationView,
+    Outlet, ReporterActivity, SignalRecord, SignalStatus, StoreError, Totals,
 };
 use serde::Deserialize;
 use tracing::Instrument;
 
 use crate::error::ClickHouseError;
 use crate::rows::{
-    ContributionRow, DeadLetterRow, NotificationRow, PositionRow, RejectionRow, TableRow,
-    ZeroReportRow,
+    ContributionRow, DeadLetterRow, NotificationRow, PositionRow, RejectionRow, SignalReviewRow,
+    SignalRevisionRow, TableRow, ZeroReportRow,
 };
 use crate::schema::{check_database_name, migrate, Capabilities, MigrationReport};
 use crate::sql;
@@ -436,6 +436,67 @@ impl ClickHouseStore {
     }
 }
 
+fn signal_row(s: &SignalRecord) -> SignalRevisionRow {
+    SignalRevisionRow {
+        signal_id: s.id.clone(),
+        revision: s.revision,
+        kind: s.kind.clone(),
+        subject: serde_json::to_string(&s.subject).unwrap_or_default(),
+        period: s.period.clone(),
+        numbers: serde_json::to_string(&s.numbers).unwrap_or_default(),
+        method: s.method.clone(),
+        explanation: s.explanation.clone(),
+        status: s.status.as_str().to_string(),
+        note: s.note.clone().unwrap_or_default(),
+        detected_at_ms: s.detected_at_ms,
+        updated_at_ms: s.updated_at_ms,
+    }
+}
+
+fn status_of(text: &str, what: &str) -> Result<SignalStatus, ClickHouseError> {
+    SignalStatus::parse(text).ok_or_else(|| ClickHouseError::Unexpected {
+        what: what.to_string(),
+        reason: format!("unknown signal status {text:?}"),
+    })
+}
+
+fn signal_record(row: SignalRevisionRow) -> Result<SignalRecord, ClickHouseError> {
+    let what = format!("signal {}", row.signal_id);
+    fn json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, ClickHouseError> {
+        serde_json::from_str(text).map_err(|e| ClickHouseError::Unexpected {
+            what: what.to_string(),
+            reason: e.to_string(),
+        })
+    }
+    Ok(SignalRecord {
+        subject: json(&row.subject, &what)?,
+        numbers: json(&row.numbers, &what)?,
+        status: status_of(&row.status, &what)?,
+        id: row.signal_id,
+        kind: row.kind,
+        period: row.period,
+        method: row.method,
+        explanation: row.explanation,
+        note: (!row.note.is_empty()).then_some(row.note),
+        detected_at_ms: row.detected_at_ms,
+        updated_at_ms: row.updated_at_ms,
+        revision: row.revision,
+    })
+}
+
+fn audit_entry(row: SignalReviewRow) -> Result<AuditEntry, ClickHouseError> {
+    let what = format!("review of signal {}", row.signal_id);
+    Ok(AuditEntry {
+        from_status: status_of(&row.from_status, &what)?,
+        to_status: status_of(&row.to_status, &what)?,
+        signal_id: row.signal_id,
+        at_ms: row.at_ms,
+        actor: row.actor,
+        note: row.note,
+        revision: row.revision,
+    })
+}
+
 fn contribution_row(
     id: &str,
     c: Option<&Contribution>,
@@ -758,6 +819,89 @@ impl AnalyticsStore for ClickHouseStore {
                 .next()
                 .and_then(|t| serde_json::from_str(&t).ok()),
         }))
+    }
+
+    async fn record_signals(&self, signals: &[SignalRecord]) -> Result<usize, StoreError> {
+        let mut known = std::collections::HashSet::new();
+        for chunk in signals.chunks(self.max_ids_per_query) {
+            let ids: Vec<String> = chunk.iter().map(|s| s.id.clone()).collect();
+            let rows: Vec<SignalRevisionRow> = self
+                .fetch_all("known signals", sql::signals(&self.database, Some(&ids)))
+                .await?;
+            known.extend(rows.into_iter().map(|r| r.signal_id));
+        }
+        let new: Vec<SignalRevisionRow> = signals
+            .iter()
+            .filter(|s| !known.contains(&s.id))
+            .map(signal_row)
+            .collect();
+        self.writer.insert(&new).await?;
+        Ok(new.len())
+    }
+
+    async fn signals(&self) -> Result<Vec<SignalRecord>, StoreError> {
+        let rows: Vec<SignalRevisionRow> = self
+            .fetch_all("signals", sql::signals(&self.database, None))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(signal_record)
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn signal(
+        &self,
+        id: &str,
+    ) -> Result<Option<(SignalRecord, Vec<AuditEntry>)>, StoreError> {
+        let rows: Vec<SignalRevisionRow> = self
+            .fetch_all(
+                "signal",
+                sql::signals(&self.database, Some(&[id.to_string()])),
+            )
+            .await?;
+        let Some(row) = rows.into_iter().next() else {
+            return Ok(None);
+        };
+        let reviews: Vec<SignalReviewRow> = self
+            .fetch_all("signal reviews", sql::signal_reviews(&self.database, id))
+            .await?;
+        let audit = reviews
+            .into_iter()
+            .map(audit_entry)
+            .collect::<Result<_, _>>()?;
+        Ok(Some((signal_record(row)?, audit)))
+    }
+
+    async fn save_review(
+        &self,
+        record: &SignalRecord,
+        entry: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        // no transactions: check the revision just before writing; two reviewers racing on one
+        // signal within that moment both get their audit entry, and the higher revision (the
+        // later one when equal) is the state
+        let current = self
+            .fetch_all::<SignalRevisionRow>(
+                "signal",
+                sql::signals(&self.database, Some(std::slice::from_ref(&record.id))),
+            )
+            .await?;
+        if current.first().map(|r| r.revision) != Some(record.revision.saturating_sub(1)) {
+            return Ok(false);
+        }
+        self.writer
+            .insert(&[SignalReviewRow {
+                signal_id: entry.signal_id.clone(),
+                revision: entry.revision,
+                at_ms: entry.at_ms,
+                actor: entry.actor.clone(),
+                from_status: entry.from_status.as_str().to_string(),
+                to_status: entry.to_status.as_str().to_string(),
+                note: entry.note.clone(),
+            }])
+            .await?;
+        self.writer.insert(&[signal_row(record)]).await?;
+        Ok(true)
     }
 
     async fn reset(&self) -> Result<(), StoreError> {

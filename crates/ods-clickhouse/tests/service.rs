@@ -8,6 +8,7 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use ods_clickhouse::{
@@ -19,9 +20,10 @@ use ods_generator::events::{demo_events, DemoEvents};
 use ods_generator::GeneratorConfig;
 use ods_log::LogRecord;
 use ods_processor::Processor;
+use ods_store::review::review;
 use ods_store::{
     AnalyticsStore, CellKey, CountQuery, Dimension, EmbeddedStore, NotificationView, Published,
-    ReporterActivity, Summary,
+    ReporterActivity, SignalRecord, SignalStatus, Summary,
 };
 use ods_validation::Limits;
 
@@ -150,7 +152,7 @@ fn queries() -> Vec<CountQuery> {
             ..q(vec![DiagnosisGroup, AgeBand])
         },
         CountQuery {
-            sector_scope: Some(vec!["F".into(), "1071".into()]),
+            sector_scope: Some(vec!["Q".into(), "1071".into()]),
             ..q(vec![Year, DiagnosisGroup])
         },
         CountQuery {
@@ -561,5 +563,116 @@ async fn inserts_are_retried_through_5xx_until_confirmed() {
         text.contains("ods_store_inserts_total{outcome=\"ok\",table=\"positions\"} 1"),
         "{text}"
     );
+    store.drop_database().await.unwrap();
+}
+
+/// Records, lists, reviews and re-records signals; returns what the store answered at each step.
+async fn signal_review_transcript(store: &dyn AnalyticsStore) -> Vec<String> {
+    let raised = |id: &str, detected: i64| SignalRecord {
+        id: id.to_string(),
+        kind: "emerging_pair".into(),
+        subject: BTreeMap::from([
+            ("diagnosis".to_string(), "R612".to_string()),
+            ("exposure".to_string(), format!("CH0{id}")),
+        ]),
+        period: "2022-06..2023-05".into(),
+        numbers: BTreeMap::from([("a".to_string(), 36.0), ("ic025".to_string(), 2.5)]),
+        method: "prr_evans_ic".into(),
+        explanation: "36 notifications of diagnosis R612 with exposure CH018, it's \"new\"".into(),
+        status: SignalStatus::New,
+        note: None,
+        detected_at_ms: detected,
+        updated_at_ms: detected,
+        revision: 1,
+    };
+    let mut out = Vec::new();
+    let first = vec![raised("18", 1_000), raised("12", 2_000)];
+    out.push(format!(
+        "added {}",
+        store.record_signals(&first).await.unwrap()
+    ));
+    // a later sweep finds one again (with other numbers) and a new one
+    let mut again = raised("18", 5_000);
+    again.numbers.insert("a".into(), 40.0);
+    out.push(format!(
+        "added {}",
+        store
+            .record_signals(&[again, raised("29", 3_000)])
+            .await
+            .unwrap()
+    ));
+    out.push(format!("{:?}", store.signals().await.unwrap()));
+    let (current, audit) = store.signal("18").await.unwrap().unwrap();
+    assert!(audit.is_empty());
+    let (reviewing, entry) = review(
+        &current,
+        SignalStatus::UnderReview,
+        "tok_a",
+        "",
+        Some(1),
+        6_000,
+    )
+    .unwrap();
+    out.push(format!(
+        "saved {}",
+        store.save_review(&reviewing, &entry).await.unwrap()
+    ));
+    // a second reviewer who read revision 1 too is refused by the store
+    let (late, late_entry) = review(
+        &current,
+        SignalStatus::UnderReview,
+        "tok_b",
+        "",
+        Some(1),
+        6_500,
+    )
+    .unwrap();
+    out.push(format!(
+        "saved {}",
+        store.save_review(&late, &late_entry).await.unwrap()
+    ));
+    let (reviewing, _) = store.signal("18").await.unwrap().unwrap();
+    let (confirmed, entry) = review(
+        &reviewing,
+        SignalStatus::Confirmed,
+        "tok_a",
+        "acrylate nails; letter to the sector fund",
+        Some(2),
+        7_000,
+    )
+    .unwrap();
+    out.push(format!(
+        "saved {}",
+        store.save_review(&confirmed, &entry).await.unwrap()
+    ));
+    out.push(format!("{:?}", store.signal("18").await.unwrap()));
+    // derived data are rebuilt by replay; reviews are human work and stay
+    store.reset().await.unwrap();
+    out.push(format!("{:?}", store.signals().await.unwrap()));
+    out.push(format!("{:?}", store.signal("nope").await.unwrap()));
+    out
+}
+
+#[tokio::test]
+async fn signals_and_their_reviews_are_kept_alike_in_both_stores() {
+    let Some(url) = service_url() else { return };
+    let (_dir, embedded) = embedded();
+    let expected = signal_review_transcript(&embedded).await;
+    assert_eq!(expected[0], "added 2");
+    assert_eq!(expected[1], "added 1");
+    assert_eq!(&expected[3..6], ["saved true", "saved false", "saved true"]);
+    assert!(
+        expected[6].contains("Confirmed") && expected[6].contains("tok_a"),
+        "{}",
+        expected[6]
+    );
+    assert!(
+        expected[6].contains("ic025\": 2.5") || expected[6].contains("\"a\": 36.0"),
+        "{}",
+        expected[6]
+    );
+    let store = clickhouse(&url, "signal_review").await;
+    let actual = signal_review_transcript(&store).await;
+    assert_eq!(actual, expected);
     store.drop_database().await.unwrap();
 }

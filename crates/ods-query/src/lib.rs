@@ -12,6 +12,8 @@
 //! * `GET /api/v1/stats/reporters` (analyst, admin): distinct reporters per period, the share
 //!   of notifications from the most active 10% of reporters, and services whose reporters went
 //!   silent ([`reporters`]).
+//! * `GET /api/v1/signals`, `GET|PATCH /api/v1/signals/{id}`, `POST /api/v1/signals/sweep`
+//!   (analyst, admin): the signals of the sweeps and their expert review ([`signals`]).
 //!
 //! Sector funds get only their own sectors: their answers are filtered to them (other sectors
 //! are never shown, not refused), and they never see reporter-level data.
@@ -26,6 +28,7 @@
 pub mod incidence;
 mod params;
 pub mod reporters;
+pub mod signals;
 pub mod trend;
 
 use std::collections::HashMap;
@@ -34,7 +37,7 @@ use std::sync::Arc;
 use axum::extract::{FromRef, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use ods_codelists::reference::ReferenceData;
 use ods_http::{Caller, Problem, RateLimiter};
@@ -66,7 +69,17 @@ pub struct CountsAnswer {
 /// The statistics API.
 #[derive(OpenApi)]
 #[openapi(
-    paths(summary, counts, trend::trend, incidence::incidence, reporters::reporters),
+    paths(
+        summary,
+        counts,
+        trend::trend,
+        incidence::incidence,
+        reporters::reporters,
+        signals::list,
+        signals::detail,
+        signals::change,
+        signals::run_sweep
+    ),
     components(schemas(
         CountsAnswer,
         CountCell,
@@ -80,14 +93,24 @@ pub struct CountsAnswer {
         incidence::Denominator,
         reporters::ReportersAnswer,
         reporters::ReporterPeriod,
-        reporters::SilentService
+        reporters::SilentService,
+        signals::SignalList,
+        signals::SignalDetail,
+        signals::ReviewChange,
+        signals::SweepAnswer,
+        ods_store::SignalRecord,
+        ods_store::AuditEntry,
+        ods_store::SignalStatus
     )),
     security(("bearer" = [])),
-    tags((name = "statistics", description = "Analysts and sector funds ask"))
+    tags(
+        (name = "statistics", description = "Analysts and sector funds ask"),
+        (name = "signals", description = "Signals of the sweeps and their expert review (analysts, admins)")
+    )
 )]
 pub struct QueryApi;
 
-/// 401, 403, 429 and 503: what every statistics route (counts, trend, incidence, reporters) may answer
+/// 401, 403, 429 and 503: what every statistics and signal route may answer
 /// besides its own 200 and 400.
 #[derive(utoipa::IntoResponses)]
 pub enum StatsAccessErrors {
@@ -101,7 +124,7 @@ pub enum StatsAccessErrors {
     /// 403.
     #[response(
         status = 403,
-        description = "the token's role may not ask this (counts, trend, incidence: analyst, admin or sector fund; reporters: analyst or admin)",
+        description = "the token's role may not ask this (counts, trend, incidence: analyst, admin or sector fund; reporters, signals: analyst or admin)",
         content_type = "application/problem+json"
     )]
     Forbidden(Problem),
@@ -154,6 +177,12 @@ pub fn router(state: QueryState) -> Router {
         .route("/api/v1/stats/trend", get(trend::trend))
         .route("/api/v1/stats/incidence", get(incidence::incidence))
         .route("/api/v1/stats/reporters", get(reporters::reporters))
+        .route("/api/v1/signals", get(signals::list))
+        .route("/api/v1/signals/sweep", post(signals::run_sweep))
+        .route(
+            "/api/v1/signals/{id}",
+            get(signals::detail).patch(signals::change),
+        )
         .with_state(state)
 }
 

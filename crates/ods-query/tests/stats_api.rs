@@ -72,7 +72,7 @@ fn fixture() -> &'static Fixture {
         let fund = tokens
             .create(
                 &Principal::SectorFund {
-                    sectors: vec!["F".into(), "1071".into()],
+                    sectors: vec!["Q".into(), "1071".into()],
                 },
                 "fund",
             )
@@ -192,7 +192,7 @@ async fn analysts_get_counts_with_suppression_and_funds_their_own_sectors_under_
     let in_scope: i64 = f
         .store
         .counts_unsuppressed(&CountQuery {
-            sector_scope: Some(vec!["F".into(), "1071".into()]),
+            sector_scope: Some(vec!["Q".into(), "1071".into()]),
             ..CountQuery::default()
         })
         .unwrap()[0]
@@ -212,7 +212,7 @@ async fn analysts_get_counts_with_suppression_and_funds_their_own_sectors_under_
     let by_sector = json("/api/v1/stats/counts?group_by=sbi_section", &f.fund).await;
     for c in by_sector["cells"].as_array().unwrap() {
         let s = c["dimensions"]["sbi_section"].as_str().unwrap();
-        assert!(s == "F" || s == "C", "{c}");
+        assert!(s == "Q" || s == "C", "{c}");
     }
 }
 
@@ -359,7 +359,7 @@ async fn incidence_per_100k_with_exact_intervals() {
             other => panic!("unexpected status {other}: {s}"),
         }
     }
-    // a sector fund: its sections; construction (F) has a denominator, sector code 1071 (in
+    // a sector fund: its sections; healthcare (Q) has a denominator, sector code 1071 (in
     // section C) does not, since the CBS table is by section
     let fund = json("/api/v1/stats/incidence?from=2022-01&to=2023-12", &f.fund).await;
     assert_eq!(fund["months"], 24);
@@ -369,13 +369,13 @@ async fn incidence_per_100k_with_exact_intervals() {
         .iter()
         .map(|r| (r["sbi_section"].as_str().unwrap(), r))
         .collect();
-    assert!(rows.keys().all(|s| *s == "F" || *s == "C"), "{rows:?}");
-    let construction = rows["F"];
+    assert!(rows.keys().all(|s| *s == "Q" || *s == "C"), "{rows:?}");
+    let healthcare = rows["Q"];
     assert!(
-        ["published", "suppressed"].contains(&construction["rate_status"].as_str().unwrap()),
-        "{construction}"
+        ["published", "suppressed"].contains(&healthcare["rate_status"].as_str().unwrap()),
+        "{healthcare}"
     );
-    assert!((construction["workforce"].as_f64().unwrap() - 423_000.0).abs() < 1.0);
+    assert!((healthcare["workforce"].as_f64().unwrap() - 1_618_000.0).abs() < 1.0);
     if let Some(bakeries) = rows.get("C") {
         assert!(bakeries["workforce"].is_null());
         assert!(
@@ -646,6 +646,7 @@ fn openapi_describes_every_route_and_answer() {
         "/api/v1/stats/trend",
         "/api/v1/stats/incidence",
         "/api/v1/stats/reporters",
+        "/api/v1/signals",
     ] {
         let responses = &spec["paths"][path]["get"]["responses"];
         let mut codes = vec!["200", "401", "403", "429", "503"];
@@ -655,7 +656,7 @@ fn openapi_describes_every_route_and_answer() {
         for code in codes {
             assert!(responses[code].is_object(), "{path} {code}");
         }
-        if path != "/api/v1/stats/summary" {
+        if path != "/api/v1/stats/summary" && path != "/api/v1/signals" {
             // format=csv answers text/csv: documented, so clients (and schemathesis) expect it
             let content = &responses["200"]["content"];
             assert!(content["application/json"].is_object(), "{path}");
@@ -672,11 +673,217 @@ fn openapi_describes_every_route_and_answer() {
         "ReportersAnswer",
         "ReporterPeriod",
         "SilentService",
+        "SignalList",
+        "SignalDetail",
+        "ReviewChange",
+        "SignalRecord",
+        "AuditEntry",
         "Problem",
     ] {
         assert!(
             spec["components"]["schemas"][schema].is_object(),
             "{schema}"
         );
+    }
+}
+
+async fn send(method: &str, uri: &str, token: &str, body: &str) -> (StatusCode, Value) {
+    let response = fixture()
+        .app
+        .clone()
+        .oneshot(
+            Request::builder()
+                .method(method)
+                .uri(uri)
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 24)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn signals_are_listed_filtered_reviewed_and_audited() {
+    let f = fixture();
+    let raised = |id: &str, kind: &str, section: &str| ods_store::SignalRecord {
+        id: id.to_string(),
+        kind: kind.to_string(),
+        subject: BTreeMap::from([("sbi_section".to_string(), section.to_string())]),
+        period: "2023".into(),
+        numbers: BTreeMap::from([
+            ("observed".to_string(), 60.0),
+            ("expected".to_string(), 287.0),
+        ]),
+        method: "sir_funnel".into(),
+        explanation: "60 notifications where about 287 were expected".into(),
+        status: ods_store::SignalStatus::New,
+        note: None,
+        detected_at_ms: 1_700_000_000_000,
+        updated_at_ms: 1_700_000_000_000,
+        revision: 1,
+    };
+    f.store
+        .record_signals(&[
+            raised("api-under-f", "under_reporting", "F"),
+            raised("api-rise-c", "aberration", "C"),
+        ])
+        .unwrap();
+
+    let list = json("/api/v1/signals?kind=under_reporting&sector=F", &f.analyst).await;
+    let ids: Vec<&str> = list["signals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"api-under-f"), "{list}");
+    assert!(!ids.contains(&"api-rise-c"), "{list}");
+    assert_eq!(list["count"].as_u64().unwrap() as usize, ids.len());
+    assert_eq!(list["signals"][0]["status"], "new");
+
+    // review: new -> under_review -> confirmed, each change audited with the reviewer
+    let uri = "/api/v1/signals/api-under-f";
+    let (status, body) = send(
+        "PATCH",
+        uri,
+        &f.analyst,
+        r#"{"status":"under_review","revision":1}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["signal"]["status"], "under_review");
+    assert_eq!(body["signal"]["revision"], 2);
+    // a stale revision, a jump and a missing note are refused, naming the rule
+    let (status, body) = send(
+        "PATCH",
+        uri,
+        &f.analyst,
+        r#"{"status":"confirmed","note":"x","revision":1}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{body}");
+    assert_eq!(body["violations"][0]["rule"], "current_revision");
+    let (status, body) = send("PATCH", uri, &f.analyst, r#"{"status":"confirmed"}"#).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["violations"][0]["rule"], "note_required");
+    let (status, body) = send("PATCH", uri, &f.analyst, r#"{"status":"new"}"#).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("allowed: confirmed, dismissed"),
+        "{body}"
+    );
+    let (status, body) = send("PATCH", uri, &f.analyst, r#"{"status":"closed"}"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _) = send(
+        "PATCH",
+        uri,
+        &f.analyst,
+        r#"{"status":"confirmed","reason":"x"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body) = send(
+        "PATCH",
+        uri,
+        &f.analyst,
+        r#"{"status":"confirmed","note":"construction fund informed","revision":2}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let detail = json(uri, &f.analyst).await;
+    assert_eq!(detail["signal"]["status"], "confirmed");
+    assert_eq!(detail["signal"]["note"], "construction fund informed");
+    let audit = detail["audit"].as_array().unwrap();
+    assert_eq!(audit.len(), 2, "{detail}");
+    assert_eq!(audit[0]["from_status"], "new");
+    assert_eq!(audit[1]["to_status"], "confirmed");
+    // the reviewer is named by token id, never by the token itself
+    let actor = audit[1]["actor"].as_str().unwrap();
+    assert!(
+        !actor.is_empty() && !f.analyst.ends_with(actor) && f.analyst.contains(actor),
+        "{actor}"
+    );
+    let (status, _) = send(
+        "PATCH",
+        uri,
+        &f.analyst,
+        r#"{"status":"dismissed","note":"x"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    // confirmed ones are found by status; unknown ids and filters are named
+    let confirmed = json("/api/v1/signals?status=confirmed", &f.analyst).await;
+    assert!(confirmed["signals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["status"] == "confirmed"));
+    assert_eq!(
+        get("/api/v1/signals/nope", Some(&f.analyst)).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (status, body, _) = get("/api/v1/signals?kind=rumour", Some(&f.analyst)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("known_kind"), "{body}");
+
+    // a sweep on demand records what it raises; sweeping again adds nothing new
+    let (status, first) = send(
+        "POST",
+        "/api/v1/signals/sweep?as_of=2023-12",
+        &f.analyst,
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["as_of"], "2023-12");
+    let (_, again) = send(
+        "POST",
+        "/api/v1/signals/sweep?as_of=2023-12",
+        &f.analyst,
+        "",
+    )
+    .await;
+    assert_eq!(again["raised"], first["raised"]);
+    assert_eq!(again["new"], 0);
+    for id in first["raised"].as_array().unwrap() {
+        let id = id.as_str().unwrap();
+        assert_eq!(
+            get(&format!("/api/v1/signals/{id}"), Some(&f.analyst))
+                .await
+                .0,
+            StatusCode::OK
+        );
+    }
+    let (status, _) = send(
+        "POST",
+        "/api/v1/signals/sweep?as_of=2023-13",
+        &f.analyst,
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // sector funds and reporters do not see signals
+    for token in [&f.fund, &f.reporter] {
+        assert_eq!(
+            get("/api/v1/signals", Some(token)).await.0,
+            StatusCode::FORBIDDEN
+        );
+        let (status, _) = send("PATCH", uri, token, r#"{"status":"dismissed","note":"x"}"#).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
     }
 }

@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::disclosure::{self, Disclosed, ExactCell, Policy, Published};
 use crate::queries::{CellKey, CountQuery, Dimension, NotificationView, ReporterActivity, Summary};
+use crate::review::{AuditEntry, SignalRecord};
 use crate::store::{BatchStats, StoreError};
 
 /// Pipeline totals before disclosure control (the scalar part of [`Summary`]).
@@ -139,7 +140,29 @@ pub trait AnalyticsStore: Send + Sync {
     /// The processing status of one notification (latest version, status, rejection reasons).
     async fn notification(&self, id: &str) -> Result<Option<NotificationView>, StoreError>;
 
-    /// Deletes all derived data and positions (`ods replay` rebuilds from the log).
+    /// Records signals raised by a sweep: ids not stored yet are added as given (status `new`,
+    /// revision 1); a known id is left as it is (its review state and first numbers stay).
+    /// Returns how many were added.
+    async fn record_signals(&self, signals: &[SignalRecord]) -> Result<usize, StoreError>;
+
+    /// Every stored signal at its latest revision, newest detection first.
+    async fn signals(&self) -> Result<Vec<SignalRecord>, StoreError>;
+
+    /// One signal and its audit trail (oldest change first).
+    async fn signal(&self, id: &str)
+        -> Result<Option<(SignalRecord, Vec<AuditEntry>)>, StoreError>;
+
+    /// Stores a review change made with [`crate::review::review`]: the new revision and its
+    /// audit entry. `Ok(false)` (nothing written) when the stored revision is no longer the one
+    /// before `record`'s, i.e. someone else changed the signal meanwhile.
+    async fn save_review(
+        &self,
+        record: &SignalRecord,
+        entry: &AuditEntry,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes all derived data and positions (`ods replay` rebuilds from the log); signals
+    /// and their reviews stay.
     async fn reset(&self) -> Result<(), StoreError>;
 
     /// Exact counts within the sector scope, without suppression: for internal computations

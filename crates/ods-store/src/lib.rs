@@ -25,6 +25,7 @@
 mod api;
 pub mod disclosure;
 mod queries;
+pub mod review;
 mod store;
 
 pub use api::{AnalyticsStore, BatchOutputs, Outlet, Totals};
@@ -32,6 +33,7 @@ pub use disclosure::{Disclosed, DisclosureError, ExactCell, Policy, Published};
 pub use queries::{
     CellKey, CountCell, CountQuery, Dimension, NotificationView, ReporterActivity, Summary,
 };
+pub use review::{AuditEntry, ReviewError, SignalRecord, SignalStatus};
 pub use store::{rejection_reasons_json, BatchStats, EmbeddedStore, StoreError};
 
 /// Cells with fewer notifications than this are suppressed in published answers.

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::review::{AuditEntry, SignalRecord, SignalStatus};
 use chrono::Utc;
 use ods_log::LogRecord;
 use ods_processor::{Contribution, Decision, NotificationState, Processor};
@@ -168,6 +169,17 @@ CREATE TABLE IF NOT EXISTS zero_reports (
     reporter TEXT NOT NULL, period TEXT NOT NULL, service TEXT NOT NULL,
     PRIMARY KEY (reporter, period)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS signals (
+    id TEXT PRIMARY KEY, kind TEXT NOT NULL, subject TEXT NOT NULL, period TEXT NOT NULL,
+    numbers TEXT NOT NULL, method TEXT NOT NULL, explanation TEXT NOT NULL, status TEXT NOT NULL,
+    note TEXT, detected_at_ms INTEGER NOT NULL, updated_at_ms INTEGER NOT NULL,
+    revision INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS signal_audit (
+    signal_id TEXT NOT NULL, at_ms INTEGER NOT NULL, actor TEXT NOT NULL, from_status TEXT NOT NULL,
+    to_status TEXT NOT NULL, note TEXT NOT NULL, revision INTEGER NOT NULL,
+    PRIMARY KEY (signal_id, revision)
+);
 CREATE TABLE IF NOT EXISTS dead_letters (
     source TEXT NOT NULL, source_offset INTEGER NOT NULL, error TEXT NOT NULL, payload BLOB NOT NULL,
     failed_at INTEGER NOT NULL,
@@ -742,7 +754,206 @@ impl crate::AnalyticsStore for EmbeddedStore {
         self.blocking(move |s| s.notification(&id)).await
     }
 
+    async fn record_signals(&self, signals: &[SignalRecord]) -> Result<usize, StoreError> {
+        let signals = signals.to_vec();
+        self.blocking(move |s| s.record_signals(&signals)).await
+    }
+
+    async fn signals(&self) -> Result<Vec<SignalRecord>, StoreError> {
+        self.blocking(|s| s.signals()).await
+    }
+
+    async fn signal(
+        &self,
+        id: &str,
+    ) -> Result<Option<(SignalRecord, Vec<AuditEntry>)>, StoreError> {
+        let id = id.to_string();
+        self.blocking(move |s| s.signal(&id)).await
+    }
+
+    async fn save_review(
+        &self,
+        record: &SignalRecord,
+        entry: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let (record, entry) = (record.clone(), entry.clone());
+        self.blocking(move |s| s.save_review(&record, &entry)).await
+    }
+
     async fn reset(&self) -> Result<(), StoreError> {
         self.blocking(|s| s.reset()).await
+    }
+}
+
+fn signal_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SignalRecord> {
+    let json_error = |i: usize, e: serde_json::Error| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    };
+    let status: String = r.get(7)?;
+    Ok(SignalRecord {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        subject: serde_json::from_str(&r.get::<_, String>(2)?).map_err(|e| json_error(2, e))?,
+        period: r.get(3)?,
+        numbers: serde_json::from_str(&r.get::<_, String>(4)?).map_err(|e| json_error(4, e))?,
+        method: r.get(5)?,
+        explanation: r.get(6)?,
+        status: SignalStatus::parse(&status).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                7,
+                rusqlite::types::Type::Text,
+                format!("unknown signal status {status:?}").into(),
+            )
+        })?,
+        note: r.get(8)?,
+        detected_at_ms: r.get(9)?,
+        updated_at_ms: r.get(10)?,
+        revision: u64::try_from(r.get::<_, i64>(11)?).unwrap_or(0),
+    })
+}
+
+const SIGNAL_COLUMNS: &str = "id, kind, subject, period, numbers, method, explanation, status, \
+     note, detected_at_ms, updated_at_ms, revision";
+
+impl EmbeddedStore {
+    /// Adds the signals not stored yet (see [`crate::AnalyticsStore::record_signals`]).
+    pub fn record_signals(&self, signals: &[SignalRecord]) -> Result<usize, StoreError> {
+        let mut conn = lock(&self.inner.writer);
+        let tx = conn.transaction().map_err(|e| self.db_error(e))?;
+        let mut added = 0;
+        for s in signals {
+            added += tx
+                .execute(
+                    &format!(
+                        "INSERT OR IGNORE INTO signals ({SIGNAL_COLUMNS})
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                    ),
+                    params![
+                        s.id,
+                        s.kind,
+                        serde_json::to_string(&s.subject).unwrap_or_default(),
+                        s.period,
+                        serde_json::to_string(&s.numbers).unwrap_or_default(),
+                        s.method,
+                        s.explanation,
+                        s.status.as_str(),
+                        s.note,
+                        s.detected_at_ms,
+                        s.updated_at_ms,
+                        i64::try_from(s.revision).unwrap_or(i64::MAX)
+                    ],
+                )
+                .map_err(|e| self.db_error(e))?;
+        }
+        tx.commit().map_err(|e| self.db_error(e))?;
+        Ok(added)
+    }
+
+    /// Every signal, newest detection first.
+    pub fn signals(&self) -> Result<Vec<SignalRecord>, StoreError> {
+        let conn = lock(&self.inner.reader);
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {SIGNAL_COLUMNS} FROM signals ORDER BY detected_at_ms DESC, id"
+            ))
+            .map_err(|e| self.db_error(e))?;
+        let rows = stmt
+            .query_map([], signal_from_row)
+            .map_err(|e| self.db_error(e))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.db_error(e))
+    }
+
+    /// One signal and its audit trail, oldest change first.
+    pub fn signal(&self, id: &str) -> Result<Option<(SignalRecord, Vec<AuditEntry>)>, StoreError> {
+        let conn = lock(&self.inner.reader);
+        let record = conn
+            .query_row(
+                &format!("SELECT {SIGNAL_COLUMNS} FROM signals WHERE id = ?1"),
+                [id],
+                signal_from_row,
+            )
+            .optional()
+            .map_err(|e| self.db_error(e))?;
+        let Some(record) = record else {
+            return Ok(None);
+        };
+        let mut stmt = conn
+            .prepare(
+                "SELECT signal_id, at_ms, actor, from_status, to_status, note, revision
+                 FROM signal_audit WHERE signal_id = ?1 ORDER BY revision",
+            )
+            .map_err(|e| self.db_error(e))?;
+        let rows = stmt
+            .query_map([id], |r| {
+                let status = |i: usize| -> rusqlite::Result<SignalStatus> {
+                    let text: String = r.get(i)?;
+                    SignalStatus::parse(&text).ok_or_else(|| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            i,
+                            rusqlite::types::Type::Text,
+                            format!("unknown signal status {text:?}").into(),
+                        )
+                    })
+                };
+                Ok(AuditEntry {
+                    signal_id: r.get(0)?,
+                    at_ms: r.get(1)?,
+                    actor: r.get(2)?,
+                    from_status: status(3)?,
+                    to_status: status(4)?,
+                    note: r.get(5)?,
+                    revision: u64::try_from(r.get::<_, i64>(6)?).unwrap_or(0),
+                })
+            })
+            .map_err(|e| self.db_error(e))?;
+        let audit = rows
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.db_error(e))?;
+        Ok(Some((record, audit)))
+    }
+
+    /// Stores a review change atomically: false (nothing written) when the stored revision is
+    /// no longer the one before `record`'s.
+    pub fn save_review(
+        &self,
+        record: &SignalRecord,
+        entry: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let mut conn = lock(&self.inner.writer);
+        let tx = conn.transaction().map_err(|e| self.db_error(e))?;
+        let changed = tx
+            .execute(
+                "UPDATE signals SET status = ?1, note = ?2, updated_at_ms = ?3, revision = ?4
+                 WHERE id = ?5 AND revision = ?6",
+                params![
+                    record.status.as_str(),
+                    record.note,
+                    record.updated_at_ms,
+                    i64::try_from(record.revision).unwrap_or(i64::MAX),
+                    record.id,
+                    i64::try_from(record.revision.saturating_sub(1)).unwrap_or(i64::MAX)
+                ],
+            )
+            .map_err(|e| self.db_error(e))?;
+        if changed == 0 {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO signal_audit (signal_id, at_ms, actor, from_status, to_status, note, revision)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                entry.signal_id,
+                entry.at_ms,
+                entry.actor,
+                entry.from_status.as_str(),
+                entry.to_status.as_str(),
+                entry.note,
+                i64::try_from(entry.revision).unwrap_or(i64::MAX)
+            ],
+        )
+        .map_err(|e| self.db_error(e))?;
+        tx.commit().map_err(|e| self.db_error(e))?;
+        Ok(true)
     }
 }

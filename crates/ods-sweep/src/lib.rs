@@ -32,7 +32,7 @@ use ods_signals::{
     SectorExpectation, Series, Signal, SignalError,
 };
 use ods_stats::aberration::{FlexibleControl, ThresholdMethod};
-use ods_store::{AnalyticsStore, CountQuery, Dimension, StoreError};
+use ods_store::{AnalyticsStore, CountQuery, Dimension, SignalRecord, SignalStatus, StoreError};
 
 /// What a sweep looks at.
 #[derive(Debug, Clone, PartialEq)]
@@ -269,7 +269,10 @@ pub async fn sweep(
 
     let year = last_complete_year(as_of);
     let sections = section_expectations(store, reference, year).await?;
-    signals.extend(under_reporting(&year.to_string(), &calibrated(&sections)));
+    // a year without notifications says nothing about who reports less than the others
+    if sections.iter().any(|s| s.observed > 0) {
+        signals.extend(under_reporting(&year.to_string(), &calibrated(&sections)));
+    }
 
     let window = config.pair_window_months.max(1) as i32;
     let from = shift(as_of, 1 - window);
@@ -293,6 +296,98 @@ pub async fn sweep(
     Ok(signals)
 }
 
+/// The month before the one of `now_ms` (UTC): the default as-of month of a sweep (the last
+/// complete month).
+pub fn previous_month(now_ms: i64) -> Period {
+    let today = chrono::DateTime::from_timestamp_millis(now_ms)
+        .unwrap_or_default()
+        .date_naive();
+    shift(Period::of(today), -1)
+}
+
+/// A signal as the store records it when first raised (status `new`, revision 1).
+pub fn to_record(signal: &Signal, now_ms: i64) -> SignalRecord {
+    SignalRecord {
+        id: signal.id.clone(),
+        kind: signal.kind.as_str().to_string(),
+        subject: signal.subject.clone(),
+        period: signal.period.clone(),
+        numbers: signal.numbers.clone(),
+        method: signal.method.clone(),
+        explanation: signal.explanation.clone(),
+        status: SignalStatus::New,
+        note: None,
+        detected_at_ms: now_ms,
+        updated_at_ms: now_ms,
+        revision: 1,
+    }
+}
+
+/// What one recorded sweep did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SweepOutcome {
+    /// The as-of month.
+    pub as_of: String,
+    /// Ids of every signal the sweep raised (known ones too).
+    pub raised: Vec<String>,
+    /// How many of them were new to the store.
+    pub new: usize,
+}
+
+/// Runs a sweep and records its signals in the store (known ids keep their review state).
+pub async fn sweep_and_record(
+    store: &dyn AnalyticsStore,
+    reference: &ReferenceData,
+    config: &SweepConfig,
+    now_ms: i64,
+) -> Result<SweepOutcome, SweepError> {
+    let signals = sweep(store, reference, config).await?;
+    let records: Vec<SignalRecord> = signals.iter().map(|s| to_record(s, now_ms)).collect();
+    let new = store.record_signals(&records).await?;
+    Ok(SweepOutcome {
+        as_of: config.as_of.to_string(),
+        raised: signals.into_iter().map(|s| s.id).collect(),
+        new,
+    })
+}
+
+/// Sweeps as of the previous month every `every`, the first time after `first_after` (so a
+/// starting service has processed its backlog), and records the signals, until the task is aborted (on shutdown). A failed sweep is logged and tried again at
+/// the next tick.
+pub fn schedule(
+    store: std::sync::Arc<dyn AnalyticsStore>,
+    reference: std::sync::Arc<ReferenceData>,
+    first_after: std::time::Duration,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + first_after, every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let now_ms = now_ms();
+            let config = SweepConfig::as_of(previous_month(now_ms));
+            match sweep_and_record(store.as_ref(), &reference, &config, now_ms).await {
+                Ok(outcome) => tracing::info!(
+                    as_of = %outcome.as_of,
+                    raised = outcome.raised.len(),
+                    new = outcome.new,
+                    "scheduled signal sweep recorded"
+                ),
+                Err(e) => tracing::error!(error = %e, "scheduled signal sweep failed"),
+            }
+        }
+    })
+}
+
+/// Now, in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)] // tests fail loudly by design
@@ -306,5 +401,16 @@ mod tests {
         assert_eq!(shift(p("2023-12"), 1), p("2024-01"));
         assert_eq!(last_complete_year(p("2023-12")), 2023);
         assert_eq!(last_complete_year(p("2023-11")), 2022);
+    }
+
+    #[test]
+    fn the_previous_month_of_a_moment() {
+        let p = |s: &str| Period::parse(s).unwrap();
+        // 2026-12-01T00:00:00Z and a moment before it
+        assert_eq!(previous_month(1_796_083_200_000), p("2026-11"));
+        assert_eq!(previous_month(1_796_083_199_999), p("2026-10"));
+        // 2024-03-01 (after a leap day) and 1970-01-01
+        assert_eq!(previous_month(1_709_251_200_000), p("2024-02"));
+        assert_eq!(previous_month(0), p("1969-12"));
     }
 }
