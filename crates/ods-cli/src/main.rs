@@ -9,6 +9,7 @@
 mod bench;
 mod bench_process;
 mod bench_replay;
+mod bench_signals;
 mod bench_store;
 mod config;
 mod demo;
@@ -291,6 +292,14 @@ enum BenchCommand {
         #[arg(long)]
         clickhouse_url: Option<String>,
     },
+    /// The signal sweep over ten years of national generated data next to reading its inputs,
+    /// and the improved Farrington method over many series next to R surveillance (when
+    /// installed) on the same series (release build).
+    Signals {
+        /// Generated monthly series for the Farrington comparison.
+        #[arg(long, default_value_t = 1000)]
+        series: usize,
+    },
     /// The ClickHouse store: loads generated events through it, then its writer's rows/s next
     /// to clickhouse-client inserting the same rows, and the p50/p95 latency of the common
     /// dashboard queries next to their bare count queries (release build).
@@ -546,6 +555,12 @@ fn main() -> Result<()> {
                 sink_rows,
                 runs: runs.max(1),
             }))
+        }
+        Command::Bench {
+            command: BenchCommand::Signals { series },
+        } => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(bench_signals::run(series.max(1)))
         }
         Command::Rules => {
             for rule in ods_validation::Rule::ALL {
