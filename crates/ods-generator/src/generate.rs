@@ -857,6 +857,9 @@ pub fn generate(
                 (None, None) => active[rng.weighted(&activity)],
             };
             let doctor = &doctor_list[doctor_index];
+            if cfg.scenario.silences(doctor.service_id.as_deref(), period) {
+                return;
+            }
             let notified_at = random_time_in(rng, period);
             let forced_codes = forced.map(|(d, e, s, _)| (d, e, s));
             let Some(built) =
@@ -918,7 +921,7 @@ pub fn generate(
                     from,
                     per_month,
                 } => (diagnosis, exposure, sector, from, *per_month),
-                Plant::ReportingDrop { .. } => continue,
+                Plant::ReportingDrop { .. } | Plant::ServiceSilence { .. } => continue,
             };
             for month in 1..=12 {
                 let Ok(period) = Period::new(year, month) else {
@@ -1002,7 +1005,10 @@ pub fn generate(
             continue;
         };
         while period <= last {
-            if !busy.contains(&period) && rng.chance(0.9) {
+            if !busy.contains(&period)
+                && rng.chance(0.9)
+                && !cfg.scenario.silences(doctor.service_id.as_deref(), period)
+            {
                 let filed = period.next().first_day();
                 push(
                     &mut records,

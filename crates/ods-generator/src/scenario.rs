@@ -42,6 +42,14 @@ pub enum Plant {
         /// Share of notifications still filed (0..1).
         factor: f64,
     },
+    /// An occupational health service whose doctors stop reporting (no notification, no zero
+    /// report) from a month on.
+    ServiceSilence {
+        /// Service id.
+        service: String,
+        /// First silent month, `YYYY-MM`.
+        from: Period,
+    },
     /// A disease-exposure pair that did not occur before, from a month on.
     NewPair {
         /// CAS code.
@@ -99,6 +107,16 @@ impl Scenario {
         serde_json::from_str(&text).map_err(|source| ScenarioError::Parse { path: name, source })
     }
 
+    /// Whether a doctor of `service` files nothing in `period` (a planted service silence).
+    pub fn silences(&self, service: Option<&str>, period: Period) -> bool {
+        self.plants.iter().any(|p| match p {
+            Plant::ServiceSilence { service: s, from } => {
+                Some(s.as_str()) == service && period >= *from
+            }
+            _ => false,
+        })
+    }
+
     /// Checks every code against the lists.
     pub fn check(&self, lists: &ods_codelists::CodeLists, path: &str) -> Result<(), ScenarioError> {
         for (index, plant) in self.plants.iter().enumerate() {
@@ -128,6 +146,11 @@ impl Scenario {
                     }
                     if lists.sectors.get(sector).is_none() {
                         return Err(invalid(format!("unknown sector '{sector}'")));
+                    }
+                }
+                Plant::ServiceSilence { service, .. } => {
+                    if lists.services.get(service).is_none() {
+                        return Err(invalid(format!("unknown service '{service}'")));
                     }
                 }
                 Plant::ReportingDrop {

@@ -24,7 +24,7 @@
 //!
 //! Periods are filing periods (the month the notification was filed), as for the counts.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
@@ -36,6 +36,8 @@ use ods_store::{Dimension, ReporterActivity};
 use serde::Serialize;
 
 use crate::params::{self, BadParam};
+use ods_sweep::participation::{service_participation, Windows};
+
 use crate::trend::{period_label, periods, MAX_RANGE_MONTHS};
 use crate::{csv_field, csv_response, store_problem, QueryState, StatsAccessErrors};
 
@@ -224,16 +226,6 @@ fn parse(params: &HashMap<String, String>) -> Result<ReportersQuery, BadParam> {
     })
 }
 
-/// `p` moved by `delta` months.
-fn shift(p: Period, delta: i32) -> Option<Period> {
-    let index = p.index() + delta;
-    Period::new(
-        index.div_euclid(12),
-        u32::try_from(index.rem_euclid(12) + 1).ok()?,
-    )
-    .ok()
-}
-
 /// Computes the answer from the store's reporter activity (pure; rows with a malformed
 /// period are ignored).
 pub fn reporters_answer(
@@ -302,51 +294,23 @@ pub fn reporters_answer(
         }
     }
     // silent reporters per service: active in the baseline window, not in the recent one
-    let (Some(recent_from), Some(baseline_from), Some(baseline_to)) = (
-        shift(to, 1 - silent_months),
-        shift(to, 1 - silent_months - baseline_months),
-        shift(to, -silent_months),
-    ) else {
-        return answer;
-    };
-    answer.silent_window = Some([recent_from.to_string(), to.to_string()]);
-    answer.baseline_window = Some([baseline_from.to_string(), baseline_to.to_string()]);
-    #[derive(Default)]
-    struct ServiceActivity<'a> {
-        before: BTreeSet<&'a str>,
-        recent: BTreeSet<&'a str>,
-        last_active: Option<Period>,
-    }
-    let mut services: BTreeMap<&str, ServiceActivity> = BTreeMap::new();
-    for (p, r) in &parsed {
-        if *p > to || (r.notifications == 0 && r.zero_reports == 0) {
+    let windows = Windows::ending(
+        to,
+        u32::try_from(silent_months).unwrap_or(1),
+        u32::try_from(baseline_months).unwrap_or(1),
+    );
+    answer.silent_window = Some(windows.recent.map(|p| p.to_string()));
+    answer.baseline_window = Some(windows.baseline.map(|p| p.to_string()));
+    for s in service_participation(rows, &windows) {
+        if s.silent_reporters == 0 {
             continue;
         }
-        let service = if r.service.is_empty() {
-            "unknown"
-        } else {
-            r.service.as_str()
-        };
-        let s = services.entry(service).or_default();
-        s.last_active = s.last_active.max(Some(*p));
-        if *p >= recent_from {
-            s.recent.insert(r.reporter.as_str());
-        } else if *p >= baseline_from {
-            s.before.insert(r.reporter.as_str());
-        }
-    }
-    for (service, s) in services {
-        let silent = s.before.difference(&s.recent).count() as i64;
-        if silent == 0 {
-            continue;
-        }
-        let before = s.before.len() as i64;
         answer.silent_services.push(SilentService {
-            service: service.to_string(),
-            reporters_before: before,
-            silent_reporters: silent,
-            all_silent: silent == before && s.recent.is_empty(),
-            last_active: s.last_active.map(|p| p.to_string()).unwrap_or_default(),
+            all_silent: s.silent_reporters == s.reporters_before && s.reporters_recent == 0,
+            service: s.service,
+            reporters_before: s.reporters_before as i64,
+            silent_reporters: s.silent_reporters as i64,
+            last_active: s.last_active,
         });
     }
     answer.silent_services.sort_by(|a, b| {

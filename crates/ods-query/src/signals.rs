@@ -31,7 +31,12 @@ use crate::params::BadParam;
 use crate::{store_problem, QueryState, StatsAccessErrors};
 
 /// The kinds of signal.
-pub const KINDS: [&str; 3] = ["aberration", "under_reporting", "emerging_pair"];
+pub const KINDS: [&str; 4] = [
+    "aberration",
+    "under_reporting",
+    "emerging_pair",
+    "silent_service",
+];
 
 /// Answer of `GET /api/v1/signals`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -151,7 +156,7 @@ fn matches(s: &SignalRecord, params: &HashMap<String, String>) -> bool {
 #[utoipa::path(
     get, path = "/api/v1/signals", tag = "signals",
     params(
-        ("kind" = Option<String>, Query, pattern = r"^(aberration|under_reporting|emerging_pair)$", description = "only this kind"),
+        ("kind" = Option<String>, Query, pattern = r"^(aberration|under_reporting|emerging_pair|silent_service)$", description = "only this kind"),
         ("status" = Option<String>, Query, pattern = r"^(new|under_review|confirmed|dismissed)$", description = "only this review status"),
         ("sector" = Option<String>, Query, description = "only signals about this SBI section (or sector code)")
     ),

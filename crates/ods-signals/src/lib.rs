@@ -15,6 +15,10 @@
 //!   IC025 > 0, with a minimum count, and never carried by a single reporter. (When the
 //!   diagnosis occurs with no other exposure, PRR is not finite and IC025 > 0 decides alone.)
 //!
+//! * [`silent_services`]: occupational health services whose doctors all reported (a
+//!   notification or a zero report) in a baseline window and none of them since: "zero reports
+//!   vs no response" (THOR), for the registry and the inspectorate only.
+//!
 //! Signal ids are deterministic (a hash of kind, subject and period), so a re-run finds the same
 //! signal again instead of raising a new one.
 
@@ -36,6 +40,8 @@ pub enum SignalKind {
     UnderReporting,
     /// A disease-exposure pair reported disproportionately often.
     EmergingPair,
+    /// An occupational health service all of whose reporting doctors stopped reporting.
+    SilentService,
 }
 
 impl SignalKind {
@@ -45,6 +51,7 @@ impl SignalKind {
             SignalKind::Aberration => "aberration",
             SignalKind::UnderReporting => "under_reporting",
             SignalKind::EmergingPair => "emerging_pair",
+            SignalKind::SilentService => "silent_service",
         }
     }
 }
@@ -383,6 +390,62 @@ pub fn emerging_pairs(period: &str, pairs: &[PairCount], rules: &PairRules) -> V
     out
 }
 
+/// The reporting doctors of one service in a baseline window and in the recent window after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceParticipation {
+    /// Service id, or `self_employed`.
+    pub service: String,
+    /// Distinct doctors active through the service in the baseline window.
+    pub reporters_before: u64,
+    /// Of those, the doctors with nothing through the service in the recent window.
+    pub silent_reporters: u64,
+    /// Distinct doctors active through the service in the recent window (new ones too).
+    pub reporters_recent: u64,
+    /// The last month with any activity through the service.
+    pub last_active: String,
+}
+
+/// Services whose doctors all went silent: at least `min_reporters` doctors reported through
+/// the service in the baseline window and nobody has since, in the recent window `period`
+/// (`YYYY-MM..YYYY-MM`). Doctors who send zero reports are not silent. `self_employed` is not
+/// a service and never signals.
+pub fn silent_services(
+    period: &str,
+    baseline: &str,
+    services: &[ServiceParticipation],
+    min_reporters: u64,
+) -> Vec<Signal> {
+    let mut out = Vec::new();
+    for s in services {
+        if s.service == "self_employed"
+            || s.reporters_recent > 0
+            || s.reporters_before < min_reporters.max(1)
+            || s.silent_reporters < s.reporters_before
+        {
+            continue;
+        }
+        let subject = BTreeMap::from([("service".to_string(), s.service.clone())]);
+        let numbers = BTreeMap::from([
+            ("reporters_before".to_string(), s.reporters_before as f64),
+            ("silent_reporters".to_string(), s.silent_reporters as f64),
+        ]);
+        let explanation = format!(
+            "All {} doctors who reported through service {} in {baseline} have sent nothing since (no notification, no zero report) in {period}; last activity {}.",
+            s.reporters_before, s.service, s.last_active
+        );
+        out.push(Signal {
+            id: signal_id(SignalKind::SilentService, &subject, period),
+            kind: SignalKind::SilentService,
+            subject,
+            period: period.to_string(),
+            numbers,
+            method: "silent_reporters".into(),
+            explanation,
+        });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)] // tests fail loudly by design
@@ -567,5 +630,40 @@ mod tests {
         assert_eq!(signals.len(), 1, "{signals:?}");
         assert!(!signals[0].numbers.contains_key("prr"));
         assert!(signals[0].explanation.contains("no other exposure"));
+    }
+
+    #[test]
+    fn a_service_whose_doctors_all_stopped_is_silent_but_not_one_with_zero_reports_or_new_doctors()
+    {
+        let service = |name: &str, before: u64, silent: u64, recent: u64| ServiceParticipation {
+            service: name.into(),
+            reporters_before: before,
+            silent_reporters: silent,
+            reporters_recent: recent,
+            last_active: "2022-08".into(),
+        };
+        let found = silent_services(
+            "2023-01..2023-12",
+            "2021-01..2022-12",
+            &[
+                service("AD0001", 3, 3, 0),
+                service("AD0002", 3, 2, 1),
+                service("AD0003", 3, 3, 1),
+                service("AD0004", 1, 1, 0),
+                service("self_employed", 40, 40, 0),
+            ],
+            2,
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
+        let s = &found[0];
+        assert_eq!(s.kind, SignalKind::SilentService);
+        assert_eq!(s.subject["service"], "AD0001");
+        assert_eq!(s.numbers["reporters_before"], 3.0);
+        assert!(
+            s.explanation.starts_with("All 3 doctors"),
+            "{}",
+            s.explanation
+        );
+        assert!(s.explanation.contains("last activity 2022-08"));
     }
 }

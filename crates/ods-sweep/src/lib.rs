@@ -19,17 +19,24 @@
 //!   ([`newly_disproportionate`]): stratified by period, so established associations do not
 //!   signal again every time.
 //!
+//! * **Silent services**: occupational health services whose doctors (at least
+//!   [`SweepConfig::silent_min_reporters`]) all reported in the [`SweepConfig::baseline_months`]
+//!   before the recent [`SweepConfig::silent_months`] and none of them since, zero reports
+//!   counting as reports ([`participation`]).
+//!
 //! Counts are read unsuppressed (`counts_unsuppressed`, `exact_counts_by_reporter`): the sweep is
 //! an internal computation; what it raises goes to expert review, and the signals carry counts
 //! only as the numbers that raised them.
+
+pub mod participation;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use ods_codelists::reference::ReferenceData;
 use ods_model::Period;
 use ods_signals::{
-    aberrations, calibrated, emerging_pairs, under_reporting, PairCount, PairRules,
-    SectorExpectation, Series, Signal, SignalError,
+    aberrations, calibrated, emerging_pairs, silent_services, under_reporting, PairCount,
+    PairRules, SectorExpectation, Series, Signal, SignalError,
 };
 use ods_stats::aberration::{FlexibleControl, ThresholdMethod};
 use ods_store::{AnalyticsStore, CountQuery, Dimension, SignalRecord, SignalStatus, StoreError};
@@ -47,6 +54,14 @@ pub struct SweepConfig {
     pub pair_rules: PairRules,
     /// The improved Farrington control for the monthly series.
     pub control: FlexibleControl,
+    /// Months of the recent window in which a silent service's doctors sent nothing (default
+    /// 12).
+    pub silent_months: u32,
+    /// Months of the baseline window before it, in which they reported (default 24).
+    pub baseline_months: u32,
+    /// Fewest doctors a service had in the baseline window to signal when all went silent
+    /// (default 2: one doctor leaving is no pattern).
+    pub silent_min_reporters: u64,
 }
 
 impl SweepConfig {
@@ -58,6 +73,9 @@ impl SweepConfig {
             pair_window_months: 12,
             pair_rules: PairRules::default(),
             control: monthly_control(),
+            silent_months: 12,
+            baseline_months: 24,
+            silent_min_reporters: 2,
         }
     }
 }
@@ -92,7 +110,7 @@ pub enum SweepError {
 }
 
 /// `p` moved by `delta` months.
-fn shift(p: Period, delta: i32) -> Period {
+pub(crate) fn shift(p: Period, delta: i32) -> Period {
     let index = p.index() + delta;
     Period::new(
         index.div_euclid(12),
@@ -282,6 +300,16 @@ pub async fn sweep(
     signals.extend(newly_disproportionate(
         emerging_pairs(&format!("{from}..{as_of}"), &pairs, &config.pair_rules),
         &emerging_pairs(&format!("..{before_to}"), &history, &config.pair_rules),
+    ));
+
+    let windows =
+        participation::Windows::ending(as_of, config.silent_months, config.baseline_months);
+    let activity = store.reporter_activity().await?;
+    signals.extend(silent_services(
+        &participation::Windows::label(windows.recent),
+        &participation::Windows::label(windows.baseline),
+        &participation::service_participation(&activity, &windows),
+        config.silent_min_reporters,
     ));
 
     signals.sort_by(|a, b| a.kind.cmp(&b.kind).then_with(|| a.id.cmp(&b.id)));

@@ -1,7 +1,7 @@
 //! Acceptance of the signal sweep on generated national data (2014-2023, the demo generator at
 //! national volume) folded through the processor into the embedded store: the planted rise, the
-//! planted reporting drop and the planted new pair of `deploy/scenarios/planted-signals.json`
-//! are each found, at the right place and time; on the same data without plants the false alarm
+//! planted reporting drop, the planted new pair and the planted silent service of
+//! `deploy/scenarios/planted-signals.json` are each found, at the right place and time; on the same data without plants the false alarm
 //! rate of the aberration rule stays near its nominal level (printed), and nothing is flagged
 //! where nothing was planted.
 
@@ -235,6 +235,12 @@ async fn without_plants_the_false_alarm_rate_stays_near_nominal() {
     let emerged = of_kind(&found, SignalKind::EmergingPair).len();
     println!("without plants: {emerged} emerging pairs of {analysed} pairs in the window");
     assert!(emerged * 20 <= analysed, "{found:#?}");
+    // no service falls silent where none was planted
+    let found = signals(&f.store, &SweepConfig::as_of(p("2023-12"))).await;
+    assert!(
+        of_kind(&found, SignalKind::SilentService).is_empty(),
+        "{found:#?}"
+    );
     // and a full sweep raises no under-reporting where no drop was planted
     for year in ["2019", "2021", "2023"] {
         let found = signals(&f.store, &SweepConfig::as_of(p(&format!("{year}-12")))).await;
@@ -242,5 +248,45 @@ async fn without_plants_the_false_alarm_rate_stays_near_nominal() {
             of_kind(&found, SignalKind::UnderReporting).is_empty(),
             "{year}: {found:#?}"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn silent_services_are_those_whose_doctors_all_stopped_reporting() {
+    let f = planted().await;
+    let found = signals(&f.store, &SweepConfig::as_of(p("2023-12"))).await;
+    let silent = of_kind(&found, SignalKind::SilentService);
+    println!("{} silent services as of 2023-12", silent.len());
+    // the planted one: AD0007's doctors file nothing from 2023-01
+    assert!(
+        silent.iter().any(|s| s.subject["service"] == "AD0007"),
+        "{silent:#?}"
+    );
+    // and a year earlier it was not silent
+    let before = signals(&f.store, &SweepConfig::as_of(p("2022-12"))).await;
+    assert!(!of_kind(&before, SignalKind::SilentService)
+        .iter()
+        .any(|s| s.subject["service"] == "AD0007"));
+    let activity = f.store.reporter_activity().unwrap();
+    for s in silent {
+        assert_eq!(s.period, "2023-01..2023-12");
+        let service = &s.subject["service"];
+        assert_ne!(service, "self_employed");
+        let doctors = |from: &str, to: &str| {
+            activity
+                .iter()
+                .filter(|a| {
+                    &a.service == service
+                        && (from..=to).contains(&a.period.as_str())
+                        && a.notifications + a.zero_reports > 0
+                })
+                .map(|a| a.reporter.as_str())
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        let before = doctors("2021-01", "2022-12");
+        assert!(before.len() >= 2, "{s:?}");
+        assert_eq!(s.numbers["reporters_before"], before.len() as f64);
+        assert!(doctors("2023-01", "2023-12").is_empty(), "{s:?}");
+        assert!(s.explanation.contains(service.as_str()));
     }
 }
