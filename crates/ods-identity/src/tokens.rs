@@ -396,6 +396,20 @@ impl TokenStore {
             .collect()
     }
 
+    /// The pseudonyms of the doctors with an unrevoked reporter token: the registered reporters
+    /// (for participation statistics; never shown).
+    pub fn registered_reporters(&self) -> Result<std::collections::BTreeSet<String>, TokenError> {
+        let rows = self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT DISTINCT reporter_pseudonym FROM tokens
+                 WHERE role = 'reporter' AND revoked_at IS NULL AND reporter_pseudonym IS NOT NULL",
+            )?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect::<rusqlite::Result<std::collections::BTreeSet<_>>>()
+        })?;
+        Ok(rows)
+    }
+
     /// Revokes a token by id (or by the full token text); it stops working at once.
     pub fn revoke(&self, id_or_token: &str) -> Result<(), TokenError> {
         let id = id_or_token

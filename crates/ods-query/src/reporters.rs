@@ -10,6 +10,8 @@
 //! * `top_decile_reporters` and `top_decile_share`: the share of the period's notifications filed
 //!   by its most active 10% of reporters (`ceil(reporters / 10)` doctors; ties do not change the
 //!   share, which is the sum of the largest counts);
+//! * `share_of_registered`: the share of the registered reporters (doctors with an unrevoked
+//!   reporter account now) who filed a counted notification in the period;
 //!
 //! and the **services whose reporters went silent**: a reporter of a service is *silent* when it
 //! filed a counted notification or a zero report through that service in the baseline window
@@ -63,6 +65,9 @@ pub struct ReporterPeriod {
     pub top_decile_reporters: i64,
     /// Share (0 to 1) of the period's notifications filed by them; `null` without notifications.
     pub top_decile_share: Option<f64>,
+    /// Share (0 to 1) of the registered reporters (doctors with a reporter account now) who
+    /// filed a counted notification in the period; `null` when nobody is registered.
+    pub share_of_registered: Option<f64>,
 }
 
 /// A service some of whose reporters went silent.
@@ -89,6 +94,8 @@ pub struct ReportersAnswer {
     pub from: Option<String>,
     /// Last month of the range; also the end of the recent window.
     pub to: Option<String>,
+    /// Doctors with an unrevoked reporter account (token) now.
+    pub registered_reporters: i64,
     /// Every period of the range, in order.
     pub periods: Vec<ReporterPeriod>,
     /// The recent window: `silent_months` months ending at `to` (`YYYY-MM` to `YYYY-MM`).
@@ -230,6 +237,7 @@ fn parse(params: &HashMap<String, String>) -> Result<ReportersQuery, BadParam> {
 /// period are ignored).
 pub fn reporters_answer(
     rows: &[ReporterActivity],
+    registered: &BTreeSet<String>,
     interval: Dimension,
     from: Option<Period>,
     to: Option<Period>,
@@ -248,6 +256,7 @@ pub fn reporters_answer(
         interval: interval.name().to_string(),
         from: from.map(|p| p.to_string()),
         to: to.map(|p| p.to_string()),
+        registered_reporters: registered.len() as i64,
         periods: Vec::new(),
         silent_window: None,
         baseline_window: None,
@@ -290,6 +299,13 @@ pub fn reporters_answer(
                 top_decile_reporters: top,
                 top_decile_share: (notifications > 0)
                     .then(|| top_sum as f64 / notifications as f64),
+                share_of_registered: (!registered.is_empty()).then(|| {
+                    let reporting = registered
+                        .iter()
+                        .filter(|r| per_reporter.contains_key(r.as_str()))
+                        .count();
+                    reporting as f64 / registered.len() as f64
+                }),
             });
         }
     }
@@ -326,17 +342,20 @@ fn to_csv(answer: &ReportersAnswer, table: CsvTable) -> String {
     match table {
         CsvTable::Periods => {
             let mut out = String::from(
-                "period,reporters,zero_report_only,notifications,top_decile_reporters,top_decile_share\n",
+                "period,reporters,zero_report_only,notifications,top_decile_reporters,top_decile_share,share_of_registered\n",
             );
             for p in &answer.periods {
                 out.push_str(&format!(
-                    "{},{},{},{},{},{}\n",
+                    "{},{},{},{},{},{},{}\n",
                     csv_field(&p.period),
                     p.reporters,
                     p.zero_report_only,
                     p.notifications,
                     p.top_decile_reporters,
                     p.top_decile_share
+                        .map(|s| format!("{s:.4}"))
+                        .unwrap_or_default(),
+                    p.share_of_registered
                         .map(|s| format!("{s:.4}"))
                         .unwrap_or_default()
                 ));
@@ -398,8 +417,17 @@ pub(crate) async fn reporters(
         Ok(rows) => rows,
         Err(e) => return store_problem(e).into_response(),
     };
+    let registered = match state.tokens.registered_reporters() {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "reading the registered reporters failed");
+            return Problem::unavailable("the token store could not answer; retry shortly", 2)
+                .into_response();
+        }
+    };
     let answer = reporters_answer(
         &rows,
+        &registered,
         query.interval,
         query.from,
         query.to,
@@ -444,7 +472,7 @@ mod tests {
         rows.push(row("2023-07", "r99", "S2", 0, 1));
         // a reporter with a zero report and a notification in the same year is a reporter
         rows.push(row("2023-08", "r01", "S1", 0, 1));
-        let a = reporters_answer(&rows, Dimension::Year, None, None, 12, 24);
+        let a = reporters_answer(&rows, &BTreeSet::new(), Dimension::Year, None, None, 12, 24);
         assert_eq!(a.from.as_deref(), Some("2023-03"));
         assert_eq!(a.to.as_deref(), Some("2023-08"));
         assert_eq!(a.periods.len(), 1);
@@ -463,8 +491,10 @@ mod tests {
             row("2021-02", "a", "S", 2, 0),
             row("2021-11", "b", "S", 1, 0),
         ];
+        let registered: BTreeSet<String> = ["a", "c"].iter().map(|s| s.to_string()).collect();
         let a = reporters_answer(
             &rows,
+            &registered,
             Dimension::Quarter,
             Some(p("2021-01")),
             Some(p("2021-12")),
@@ -478,6 +508,10 @@ mod tests {
         assert_eq!(a.periods[1].top_decile_share, None);
         assert_eq!(a.periods[3].notifications, 1);
         assert_eq!(a.periods[3].top_decile_share, Some(1.0));
+        // a of the registered a and c reported in Q1; b (not registered) in Q4
+        assert_eq!(a.registered_reporters, 2);
+        assert_eq!(a.periods[0].share_of_registered, Some(0.5));
+        assert_eq!(a.periods[3].share_of_registered, Some(0.0));
     }
 
     #[test]
@@ -501,6 +535,7 @@ mod tests {
         ];
         let a = reporters_answer(
             &rows,
+            &BTreeSet::new(),
             Dimension::Year,
             Some(p("2022-01")),
             Some(p("2023-12")),
@@ -537,6 +572,7 @@ mod tests {
         // the range does not limit the windows' look-back, `to` ends them
         let narrow = reporters_answer(
             &rows,
+            &BTreeSet::new(),
             Dimension::Year,
             Some(p("2023-06")),
             Some(p("2023-12")),
@@ -548,7 +584,7 @@ mod tests {
 
     #[test]
     fn no_data_gives_an_empty_answer() {
-        let a = reporters_answer(&[], Dimension::Year, None, None, 12, 24);
+        let a = reporters_answer(&[], &BTreeSet::new(), Dimension::Year, None, None, 12, 24);
         assert!(a.periods.is_empty() && a.silent_services.is_empty());
         assert_eq!(a.from, None);
     }

@@ -30,6 +30,7 @@ struct Fixture {
     _dir: tempfile::TempDir,
     app: Router,
     store: EmbeddedStore,
+    tokens: Arc<TokenStore>,
     analyst: String,
     fund: String,
     reporter: String,
@@ -86,9 +87,10 @@ fn fixture() -> &'static Fixture {
                 "doctor",
             )
             .unwrap();
+        let tokens = Arc::new(tokens);
         let app = router(QueryState {
             store: Arc::new(store.clone()),
-            tokens: Arc::new(tokens),
+            tokens: tokens.clone(),
             limiter: Arc::new(RateLimiter::new(100_000, 10_000)),
             reference: Arc::new(reference),
         });
@@ -96,6 +98,7 @@ fn fixture() -> &'static Fixture {
             _dir: dir,
             app,
             store,
+            tokens,
             analyst,
             fund,
             reporter,
@@ -611,7 +614,7 @@ async fn reporters_per_year_concentration_and_silent_services() {
     assert_eq!(status, StatusCode::OK);
     assert!(content_type.unwrap().starts_with("text/csv"));
     assert!(csv.starts_with(
-        "period,reporters,zero_report_only,notifications,top_decile_reporters,top_decile_share\n2022,"
+        "period,reporters,zero_report_only,notifications,top_decile_reporters,top_decile_share,share_of_registered\n2022,"
     ), "{csv}");
     let (_, services_csv, _) = get(
         "/api/v1/stats/reporters?format=csv&table=silent_services",
@@ -629,6 +632,35 @@ async fn reporters_per_year_concentration_and_silent_services() {
             );
         }
     }
+    // registered reporters: the fixture's doctor (who filed nothing) and one who reported in
+    // 2023 but not in 2022
+    let filed_2023_only = activity
+        .iter()
+        .filter(|a| a.period.starts_with("2023") && a.notifications > 0)
+        .map(|a| a.reporter.clone())
+        .find(|r| {
+            !activity
+                .iter()
+                .any(|a| &a.reporter == r && a.period.starts_with("2022") && a.notifications > 0)
+        })
+        .unwrap();
+    let registered = f
+        .tokens
+        .create(
+            &Principal::Reporter {
+                pseudonym: ReporterPseudonym::from_hex(&filed_2023_only).unwrap(),
+                affiliation: Affiliation::Service("AD0002".into()),
+            },
+            "doctor reporting in 2023",
+        )
+        .unwrap();
+    let years = json("/api/v1/stats/reporters", &f.analyst).await;
+    assert_eq!(years["registered_reporters"], 2);
+    assert_eq!(years["periods"][0]["share_of_registered"], 0.0);
+    assert_eq!(years["periods"][1]["share_of_registered"], 0.5);
+    f.tokens.revoke(&registered).unwrap();
+    let years = json("/api/v1/stats/reporters", &f.analyst).await;
+    assert_eq!(years["registered_reporters"], 1);
     // bad parameters name the parameter, value and rule
     let (status, body, _) = get("/api/v1/stats/reporters?silent_months=0", Some(&f.analyst)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
