@@ -2,8 +2,9 @@
 //!
 //! 1. **Sweep**: ten years of national generated data (2014-2023, the demo generator at national
 //!    volume with the planted scenario) folded into an embedded store; a full sweep as of
-//!    2023-12 (every series' last 12 months, under-reporting, emerging pairs) next to reading
-//!    the same inputs from the store alone.
+//!    2023-12 (every series' last 12 months, under-reporting, emerging pairs, silent services)
+//!    next to reading the same inputs from the store alone (series, section totals, the pair
+//!    counts of the window and of the history before it, reporter activity).
 //! 2. **Farrington over many series**: `--series` generated monthly series of 120 months
 //!    (Poisson counts, levels from 0.5 to 50 a month, yearly seasonality), the improved Farrington
 //!    method of the sweep on each series' last 12 months; next to R `surveillance`'s
@@ -165,9 +166,12 @@ pub async fn run(series_count: usize) -> Result<()> {
         let started = Instant::now();
         let series = ods_sweep::section_group_series(&store, as_of).await?;
         let sections = ods_sweep::section_expectations(&store, &reference, 2023).await?;
-        let pairs = ods_sweep::pair_counts(&store, None, as_of).await?;
+        let window_from = Period::new(2023, 1)?;
+        let pairs = ods_sweep::pair_counts(&store, Some(window_from), as_of).await?;
+        let history = ods_sweep::pair_counts(&store, None, Period::new(2022, 12)?).await?;
+        let activity = store.reporter_activity()?;
         read_s = read_s.min(started.elapsed().as_secs_f64());
-        std::hint::black_box((series, sections, pairs));
+        std::hint::black_box((series, sections, pairs, history, activity));
         let started = Instant::now();
         raised = ods_sweep::sweep(&store as &dyn AnalyticsStore, &reference, &config)
             .await?

@@ -137,6 +137,9 @@ impl Config {
         if self.rate_limit_per_minute == 0 || self.rate_limit_burst == 0 {
             anyhow::bail!("rate_limit_per_minute and rate_limit_burst must be at least 1");
         }
+        if self.signal_sweep_interval_hours > 24 * 366 {
+            anyhow::bail!("signal_sweep_interval_hours must be 0 (off) to 8784 (a year)");
+        }
         if self.processor_batch_size == 0 {
             anyhow::bail!("processor_batch_size must be at least 1");
         }

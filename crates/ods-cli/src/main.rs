@@ -63,8 +63,9 @@ enum Command {
     Serve(ServeArgs),
     /// One signal sweep as of a month: aberrations (improved Farrington per SBI section x
     /// diagnosis group), under-reporting by section (observed vs workforce x PIM rate, funnel
-    /// limit) and newly disproportionate disease-exposure pairs; over the embedded store, or
-    /// ClickHouse with --clickhouse-url.
+    /// limit), newly disproportionate disease-exposure pairs and services whose doctors all went
+    /// silent; over the embedded store, or ClickHouse with --clickhouse-url. Prints, records
+    /// nothing.
     Signals(SignalsCommandArgs),
     /// Rebuild every aggregate from the log (run while the server is stopped).
     Replay,

@@ -36,8 +36,12 @@ pub struct SignalsArgs {
 /// Runs one sweep and prints the signals on standard output.
 pub async fn run(config: &Config, args: SignalsArgs) -> Result<()> {
     let as_of = match &args.as_of {
-        Some(text) => Period::parse(text)
-            .map_err(|e| anyhow::anyhow!("--as-of {text:?}: {e} (use YYYY-MM)"))?,
+        Some(text) => ods_sweep::check_as_of(
+            Period::parse(text)
+                .map_err(|e| anyhow::anyhow!("--as-of {text:?}: {e} (use YYYY-MM)"))?,
+            ods_sweep::now_ms(),
+        )
+        .map_err(|e| anyhow::anyhow!("--as-of {text:?}: {e}"))?,
         None => ods_sweep::previous_month(ods_sweep::now_ms()),
     };
     let store: Arc<dyn AnalyticsStore> = if config.clickhouse.url.is_empty() {

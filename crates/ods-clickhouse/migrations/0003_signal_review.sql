@@ -4,9 +4,9 @@ DROP TABLE IF EXISTS {db}.signals;
 
 DROP TABLE IF EXISTS {db}.signal_audit;
 
--- Every revision of every signal: revision 1 when a sweep first raises it, one more per review
--- change; readers take the latest (argMax by revision). subject and numbers are JSON objects,
--- note is '' when there is none.
+-- The revisions of every signal: revision 1 when a sweep first raises it, one more per review
+-- change. Readers take the latest (argMax by revision, then updated_at_ms), merges keep the
+-- latest. subject and numbers are JSON objects, note is '' when there is none.
 CREATE TABLE IF NOT EXISTS {db}.signal_revisions (
     signal_id String,
     revision UInt64,
@@ -23,7 +23,9 @@ CREATE TABLE IF NOT EXISTS {db}.signal_revisions (
 ) ENGINE = ReplacingMergeTree(revision)
 ORDER BY signal_id;
 
--- The review changes, one per signal revision after the first, kept forever.
+-- The review changes, kept forever: one per signal revision after the first, and one per
+-- reviewer when two changed the same revision at once (a retried insert of the same change
+-- collapses into one row).
 CREATE TABLE IF NOT EXISTS {db}.signal_reviews (
     signal_id String,
     revision UInt64,
@@ -33,4 +35,4 @@ CREATE TABLE IF NOT EXISTS {db}.signal_reviews (
     to_status String,
     note String
 ) ENGINE = ReplacingMergeTree()
-ORDER BY (signal_id, revision);
+ORDER BY (signal_id, revision, actor, at_ms);

@@ -303,14 +303,21 @@ pub fn rejection_reasons(db: &str, id: &str, version: u32) -> Sql {
 /// The latest revision of every signal, or of the ones in `ids` (when given). Rows:
 /// [`SignalRevisionRow`], newest detection first.
 pub fn signals(db: &str, ids: Option<&[String]>) -> Sql {
+    // ties of two reviewers writing the same revision: every column from the same, later row
+    let latest = |column: &str| format!("argMax({column}, (revision, updated_at_ms))");
     let mut sql = Sql::new(format!(
-        "SELECT signal_id, max(revision) AS revision_, argMax(kind, revision) AS kind_, \
-         argMax(subject, revision) AS subject_, argMax(period, revision) AS period_, \
-         argMax(numbers, revision) AS numbers_, argMax(method, revision) AS method_, \
-         argMax(explanation, revision) AS explanation_, argMax(status, revision) AS status_, \
-         argMax(note, revision) AS note_, min(detected_at_ms) AS detected_, \
-         argMax(updated_at_ms, revision) AS updated_ FROM {db}.{}{} \
-         GROUP BY signal_id ORDER BY detected_ DESC, signal_id",
+        "SELECT signal_id, max(revision) AS revision_, {} AS kind_, {} AS subject_, \
+         {} AS period_, {} AS numbers_, {} AS method_, {} AS explanation_, {} AS status_, \
+         {} AS note_, min(detected_at_ms) AS detected_, max(updated_at_ms) AS updated_ \
+         FROM {db}.{}{} GROUP BY signal_id ORDER BY detected_ DESC, signal_id",
+        latest("kind"),
+        latest("subject"),
+        latest("period"),
+        latest("numbers"),
+        latest("method"),
+        latest("explanation"),
+        latest("status"),
+        latest("note"),
         SignalRevisionRow::TABLE,
         match ids {
             Some(ids) => format!(
@@ -332,9 +339,9 @@ pub fn signals(db: &str, ids: Option<&[String]>) -> Sql {
 /// The review changes of one signal, oldest first. Rows: [`SignalReviewRow`].
 pub fn signal_reviews(db: &str, id: &str) -> Sql {
     let mut sql = Sql::new(format!(
-        "SELECT signal_id, revision, any(at_ms) AS at_, any(actor) AS actor_, \
-         any(from_status) AS from_, any(to_status) AS to_, any(note) AS note_ \
-         FROM {db}.{} WHERE signal_id = ? GROUP BY signal_id, revision ORDER BY revision",
+        "SELECT signal_id, revision, at_ms, actor, any(from_status) AS from_, \
+         any(to_status) AS to_, any(note) AS note_ FROM {db}.{} WHERE signal_id = ? \
+         GROUP BY signal_id, revision, actor, at_ms ORDER BY revision, at_ms, actor",
         SignalReviewRow::TABLE
     ));
     sql.binds.push(Value::Str(id.to_string()));

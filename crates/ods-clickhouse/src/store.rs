@@ -878,8 +878,9 @@ impl AnalyticsStore for ClickHouseStore {
         entry: &AuditEntry,
     ) -> Result<bool, StoreError> {
         // no transactions: check the revision just before writing; two reviewers racing on one
-        // signal within that moment both get their audit entry, and the higher revision (the
-        // later one when equal) is the state
+        // signal within that moment both get their audit entry (rows differ by actor and time),
+        // and the state is the later of the two (by revision, then time). The audit entry is
+        // written first: a change is never in effect without its entry.
         let current = self
             .fetch_all::<SignalRevisionRow>(
                 "signal",

@@ -417,7 +417,12 @@ pub(crate) async fn reporters(
         Ok(rows) => rows,
         Err(e) => return store_problem(e).into_response(),
     };
-    let registered = match state.tokens.registered_reporters() {
+    let tokens = state.tokens.clone();
+    let registered = match tokio::task::spawn_blocking(move || tokens.registered_reporters())
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()))
+    {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "reading the registered reporters failed");

@@ -304,11 +304,18 @@ pub(crate) async fn change(
     match state.store.save_review(&updated, &entry).await {
         Ok(true) => {}
         Ok(false) => {
-            return review_problem(&ReviewError::Stale {
-                expected: current.revision,
-                current: current.revision + 1,
-            })
-            .into_response()
+            let mut p = Problem::new(
+                StatusCode::PRECONDITION_FAILED,
+                "review",
+                format!(
+                    "the signal changed since revision {} while you changed it: read it again",
+                    current.revision
+                ),
+            );
+            p.violations = Some(Box::new(serde_json::json!([{
+                "field": "revision", "rule": "current_revision", "message": p.detail.clone(),
+            }])));
+            return p.into_response();
         }
         Err(e) => return store_problem(e).into_response(),
     }
@@ -326,7 +333,7 @@ pub(crate) async fn change(
     params(("as_of" = Option<String>, Query, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$", description = "the last month considered, YYYY-MM (default: the previous month)")),
     responses(
         (status = 200, description = "what the sweep raised and how many signals were new", body = SweepAnswer),
-        (status = 400, description = "unknown parameter or malformed month", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "unknown parameter, malformed month, or a month not complete yet", body = Problem, content_type = "application/problem+json"),
         StatsAccessErrors
     )
 )]
@@ -351,7 +358,14 @@ pub(crate) async fn run_sweep(
     let now = ods_sweep::now_ms();
     let as_of = match params.get("as_of") {
         Some(v) => match Period::parse(v) {
-            Ok(p) => p,
+            Ok(p) => match ods_sweep::check_as_of(p, now) {
+                Ok(p) => p,
+                Err(e) => {
+                    return BadParam::new("as_of", v, "complete_month", e.to_string())
+                        .problem()
+                        .into_response()
+                }
+            },
             Err(e) => {
                 return BadParam::new("as_of", v, "period_format", e.to_string())
                     .problem()

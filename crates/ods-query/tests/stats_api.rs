@@ -908,6 +908,15 @@ async fn signals_are_listed_filtered_reviewed_and_audited() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body) = send(
+        "POST",
+        "/api/v1/signals/sweep?as_of=2999-01",
+        &f.analyst,
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["violations"][0]["rule"], "complete_month", "{body}");
 
     // sector funds and reporters do not see signals
     for token in [&f.fund, &f.reporter] {

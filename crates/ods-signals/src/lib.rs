@@ -19,8 +19,9 @@
 //!   notification or a zero report) in a baseline window and none of them since: "zero reports
 //!   vs no response" (THOR), for the registry and the inspectorate only.
 //!
-//! Signal ids are deterministic (a hash of kind, subject and period), so a re-run finds the same
-//! signal again instead of raising a new one.
+//! Signal ids are deterministic (a hash of kind, subject and period; for emerging pairs kind and
+//! subject, for silent services the service and its last activity, since their windows slide),
+//! so a re-run, or next month's sweep, finds the same signal again instead of raising a new one.
 
 use std::collections::BTreeMap;
 
@@ -378,7 +379,9 @@ pub fn emerging_pairs(period: &str, pairs: &[PairCount], rules: &PairRules) -> V
             p.diagnosis, p.exposure, p.reporters, result.expected
         );
         out.push(Signal {
-            id: signal_id(SignalKind::EmergingPair, &subject, period),
+            // a pair emerges once: the id leaves out the sliding window, so the same pair in
+            // next month's window is the same signal (with its review state), not a new one
+            id: signal_id(SignalKind::EmergingPair, &subject, ""),
             kind: SignalKind::EmergingPair,
             subject,
             period: period.to_string(),
@@ -408,7 +411,9 @@ pub struct ServiceParticipation {
 /// Services whose doctors all went silent: at least `min_reporters` doctors reported through
 /// the service in the baseline window and nobody has since, in the recent window `period`
 /// (`YYYY-MM..YYYY-MM`). Doctors who send zero reports are not silent. `self_employed` is not
-/// a service and never signals.
+/// a service and never signals, nor does `unknown` (notifications stored before the service was
+/// kept with them). The id is the service and its last activity, so the same silence found by
+/// later sweeps is the same signal.
 pub fn silent_services(
     period: &str,
     baseline: &str,
@@ -418,6 +423,7 @@ pub fn silent_services(
     let mut out = Vec::new();
     for s in services {
         if s.service == "self_employed"
+            || s.service == "unknown"
             || s.reporters_recent > 0
             || s.reporters_before < min_reporters.max(1)
             || s.silent_reporters < s.reporters_before
@@ -434,7 +440,13 @@ pub fn silent_services(
             s.reporters_before, s.service, s.last_active
         );
         out.push(Signal {
-            id: signal_id(SignalKind::SilentService, &subject, period),
+            // one silence, one signal: the id is the service and its last activity, not the
+            // sliding window, so next month's sweep finds the same signal
+            id: signal_id(
+                SignalKind::SilentService,
+                &subject,
+                &format!("silent after {}", s.last_active),
+            ),
             kind: SignalKind::SilentService,
             subject,
             period: period.to_string(),
@@ -665,5 +677,48 @@ mod tests {
             s.explanation
         );
         assert!(s.explanation.contains("last activity 2022-08"));
+    }
+
+    #[test]
+    fn sliding_windows_keep_the_ids_of_pairs_and_silent_services() {
+        let a = emerging_pairs("2022-06..2023-05", &pairs(3), &PairRules::default());
+        let b = emerging_pairs("2022-07..2023-06", &pairs(3), &PairRules::default());
+        assert!(!a.is_empty());
+        assert_eq!(a[0].id, b[0].id);
+        assert_ne!(a[0].period, b[0].period);
+        let service = ServiceParticipation {
+            service: "AD0001".into(),
+            reporters_before: 2,
+            silent_reporters: 2,
+            reporters_recent: 0,
+            last_active: "2022-08".into(),
+        };
+        let one = silent_services(
+            "2023-01..2023-12",
+            "2021-01..2022-12",
+            std::slice::from_ref(&service),
+            2,
+        );
+        let two = silent_services(
+            "2023-02..2024-01",
+            "2021-02..2023-01",
+            std::slice::from_ref(&service),
+            2,
+        );
+        assert_eq!(one[0].id, two[0].id);
+        let again_later = ServiceParticipation {
+            last_active: "2024-05".into(),
+            ..service
+        };
+        let three = silent_services("2025-01..2025-12", "2023-01..2024-12", &[again_later], 2);
+        assert_ne!(one[0].id, three[0].id);
+        let unknown = ServiceParticipation {
+            service: "unknown".into(),
+            reporters_before: 5,
+            silent_reporters: 5,
+            reporters_recent: 0,
+            last_active: "2022-08".into(),
+        };
+        assert!(silent_services("p", "b", &[unknown], 2).is_empty());
     }
 }

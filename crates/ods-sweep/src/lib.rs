@@ -305,12 +305,21 @@ pub async fn sweep(
     let windows =
         participation::Windows::ending(as_of, config.silent_months, config.baseline_months);
     let activity = store.reporter_activity().await?;
-    signals.extend(silent_services(
-        &participation::Windows::label(windows.recent),
-        &participation::Windows::label(windows.baseline),
-        &participation::service_participation(&activity, &windows),
-        config.silent_min_reporters,
-    ));
+    // nobody at all reported in the recent window (data not loaded yet, an outage, a month in
+    // the future): that says nothing about any one service
+    let recent = [windows.recent[0].to_string(), windows.recent[1].to_string()];
+    let anyone_recent = activity.iter().any(|a| {
+        (recent[0].as_str()..=recent[1].as_str()).contains(&a.period.as_str())
+            && a.notifications + a.zero_reports > 0
+    });
+    if anyone_recent {
+        signals.extend(silent_services(
+            &participation::Windows::label(windows.recent),
+            &participation::Windows::label(windows.baseline),
+            &participation::service_participation(&activity, &windows),
+            config.silent_min_reporters,
+        ));
+    }
 
     signals.sort_by(|a, b| a.kind.cmp(&b.kind).then_with(|| a.id.cmp(&b.id)));
     tracing::info!(
@@ -331,6 +340,26 @@ pub fn previous_month(now_ms: i64) -> Period {
         .unwrap_or_default()
         .date_naive();
     shift(Period::of(today), -1)
+}
+
+/// Why a sweep month is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{as_of} is not complete yet: sweep as of {latest} or earlier")]
+pub struct FutureMonth {
+    /// The month asked.
+    pub as_of: Period,
+    /// The latest month a sweep may consider (the previous month).
+    pub latest: Period,
+}
+
+/// `as_of` when it is complete at `now_ms` (not after the previous month).
+pub fn check_as_of(as_of: Period, now_ms: i64) -> Result<Period, FutureMonth> {
+    let latest = previous_month(now_ms);
+    if as_of > latest {
+        Err(FutureMonth { as_of, latest })
+    } else {
+        Ok(as_of)
+    }
 }
 
 /// A signal as the store records it when first raised (status `new`, revision 1).

@@ -262,6 +262,25 @@ async fn silent_services_are_those_whose_doctors_all_stopped_reporting() {
         silent.iter().any(|s| s.subject["service"] == "AD0007"),
         "{silent:#?}"
     );
+    // a sweep after the data ends (nobody reported in its recent window) blames no service
+    let after = signals(&f.store, &SweepConfig::as_of(p("2025-06"))).await;
+    assert!(
+        of_kind(&after, SignalKind::SilentService).is_empty(),
+        "{after:#?}"
+    );
+    // next month's sweep finds the same silence: the same id
+    let next = signals(&f.store, &SweepConfig::as_of(p("2024-01"))).await;
+    let ids = |found: &[Signal]| -> Vec<String> {
+        of_kind(found, SignalKind::SilentService)
+            .iter()
+            .map(|s| s.id.clone())
+            .collect()
+    };
+    assert!(!ids(&next).is_empty());
+    assert!(
+        ids(&next).iter().all(|id| ids(&found).contains(id)),
+        "{next:#?}"
+    );
     // and a year earlier it was not silent
     let before = signals(&f.store, &SweepConfig::as_of(p("2022-12"))).await;
     assert!(!of_kind(&before, SignalKind::SilentService)
