@@ -30,6 +30,12 @@ pub struct Config {
     pub rate_limit_per_minute: u32,
     /// Requests per token allowed at once above the sustained rate.
     pub rate_limit_burst: u32,
+    /// A workforce table replacing the built-in one (`workforce_sbi_*.csv` header): the
+    /// denominators of incidence and of the under-reporting signal.
+    pub workforce_file: Option<PathBuf>,
+    /// A sentinel incidence table replacing the built-in one (`pim_incidence.csv` header): the
+    /// reference rates of the under-reporting signal.
+    pub incidence_file: Option<PathBuf>,
     /// Hours between scheduled signal sweeps of `ods run` and `ods serve` (as of the previous
     /// month, recorded for review); 0 turns the schedule off. The first sweep runs a minute
     /// after start.
@@ -54,6 +60,8 @@ impl Default for Config {
             log_format: "pretty".into(),
             rate_limit_per_minute: 1200,
             rate_limit_burst: 200,
+            workforce_file: None,
+            incidence_file: None,
             signal_sweep_interval_hours: 24,
             kafka: ods_kafka::KafkaConfig::default(),
             processor: ods_runner::ProcessorConfig::default(),
@@ -108,6 +116,12 @@ impl Config {
             config.rate_limit_burst = v
                 .parse()
                 .context("ODS_RATE_LIMIT_BURST must be a whole number")?;
+        }
+        if let Some(v) = env("ODS_WORKFORCE_FILE") {
+            config.workforce_file = Some(v.into());
+        }
+        if let Some(v) = env("ODS_INCIDENCE_FILE") {
+            config.incidence_file = Some(v.into());
         }
         if let Some(v) = env("ODS_SIGNAL_SWEEP_INTERVAL_HOURS") {
             config.signal_sweep_interval_hours = v
@@ -199,6 +213,26 @@ pub fn init_tracing(config: &Config) {
     }
 }
 
+impl Config {
+    /// The reference data: built in, with the configured workforce and incidence tables in
+    /// their place; a malformed file names file and line.
+    pub fn reference_data(&self) -> Result<ods_codelists::reference::ReferenceData> {
+        let mut reference =
+            ods_codelists::reference::ReferenceData::bundled().context("loading reference data")?;
+        if let Some(path) = &self.workforce_file {
+            reference = reference
+                .with_workforce_file(path)
+                .with_context(|| format!("workforce_file {}", path.display()))?;
+        }
+        if let Some(path) = &self.incidence_file {
+            reference = reference
+                .with_incidence_file(path)
+                .with_context(|| format!("incidence_file {}", path.display()))?;
+        }
+        Ok(reference)
+    }
+}
+
 /// Starts the scheduled signal sweeps of `config` over `store`, if they are on.
 pub fn schedule_signal_sweeps(
     config: &Config,
@@ -221,6 +255,36 @@ mod tests {
     use super::*;
 
     const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/ods.example.toml");
+
+    #[test]
+    fn reference_tables_are_replaced_from_files_and_bad_ones_name_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let workforce = dir.path().join("workforce_sbi_2024q2.csv");
+        std::fs::write(
+            &workforce,
+            "sbi_section,name_nl,name_en,employed_x1000\nF,Bouw,Construction,500\nQ,Zorg,Health,1700\n",
+        )
+        .unwrap();
+        let config = Config {
+            workforce_file: Some(workforce),
+            ..Config::default()
+        };
+        let reference = config.reference_data().unwrap();
+        assert_eq!(reference.workforce.employed_x1000["F"], 500.0);
+        assert_eq!(reference.workforce.employed_x1000.len(), 2);
+        let incidence = dir.path().join("pim.csv");
+        std::fs::write(
+            &incidence,
+            "year,stratum_kind,stratum,incidence_per_100k,source_note\n2024,total,all,100,x\n2024,sector,construction,abc,x\n",
+        )
+        .unwrap();
+        let config = Config {
+            incidence_file: Some(incidence),
+            ..Config::default()
+        };
+        let error = format!("{:#}", config.reference_data().unwrap_err());
+        assert!(error.contains("pim.csv") && error.contains(":3"), "{error}");
+    }
 
     #[test]
     fn the_example_configuration_loads_as_shipped_and_with_its_kafka_section_enabled() {

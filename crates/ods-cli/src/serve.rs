@@ -40,9 +40,7 @@ pub async fn run_serve(config: Config) -> Result<()> {
             .await
             .with_context(|| format!("connecting to ClickHouse at {}", config.clickhouse.url))?,
     );
-    let reference = Arc::new(
-        ods_codelists::reference::ReferenceData::bundled().context("loading reference data")?,
-    );
+    let reference = Arc::new(config.reference_data()?);
     let registry = Registry::new();
     let http = HttpMetrics::register(&registry, "ods_query")?;
     let limiter = Arc::new(RateLimiter::new(

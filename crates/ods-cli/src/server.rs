@@ -42,9 +42,7 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let lists = Arc::new(config.code_lists().context("loading code lists")?);
-    let reference = Arc::new(
-        ods_codelists::reference::ReferenceData::bundled().context("loading reference data")?,
-    );
+    let reference = Arc::new(config.reference_data()?);
     let key = config
         .pseudonym_key()
         .context("loading the pseudonym key")?;

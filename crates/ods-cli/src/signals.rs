@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use ods_clickhouse::ClickHouseStore;
-use ods_codelists::reference::ReferenceData;
 use ods_model::Period;
 use ods_store::{AnalyticsStore, EmbeddedStore};
 use ods_sweep::{sweep, SweepConfig};
@@ -61,7 +60,7 @@ pub async fn run(config: &Config, args: SignalsArgs) -> Result<()> {
                 })?,
         )
     };
-    let reference = ReferenceData::bundled().context("loading reference data")?;
+    let reference = config.reference_data()?;
     let sweep_config = SweepConfig {
         recent_months: args.recent_months.max(1),
         pair_window_months: args.pair_window_months.max(1),

@@ -90,6 +90,16 @@ impl ReferenceData {
         Ok(self)
     }
 
+    /// Replaces the sentinel incidence table (`pim_incidence.csv` header) with a file: the
+    /// reference rates of the under-reporting signal and of the demo generator.
+    pub fn with_incidence_file(mut self, path: &Path) -> Result<Self, CodeListError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CodeListError::new(&name, 0, format!("cannot read: {e}")))?;
+        self.pim_incidence = parse_pim(&name, &text)?;
+        Ok(self)
+    }
+
     /// Relative notification rate of an SBI section: the latest PIM sentinel incidence per
     /// 100,000 of the sector it maps to (`pim_incidence.csv`: NCvB 2016 and 2022; mining and
     /// water/waste from van der Molen et al. 2012, 2009), divided by the national rate of the
