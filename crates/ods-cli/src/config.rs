@@ -214,6 +214,16 @@ pub fn init_tracing(config: &Config) {
 }
 
 impl Config {
+    /// The ClickHouse URL and database given on the command line, over the file and environment.
+    pub fn set_clickhouse(&mut self, url: Option<String>, database: Option<String>) {
+        if let Some(url) = url {
+            self.clickhouse.url = url;
+        }
+        if let Some(database) = database {
+            self.clickhouse.database = database;
+        }
+    }
+
     /// The reference data: built in, with the configured workforce and incidence tables in
     /// their place; a malformed file names file and line.
     pub fn reference_data(&self) -> Result<ods_codelists::reference::ReferenceData> {

@@ -434,12 +434,7 @@ fn main() -> Result<()> {
                 config.listen = listen;
             }
             args.kafka.apply(&mut config)?;
-            if let Some(url) = args.clickhouse_url {
-                config.clickhouse.url = url;
-            }
-            if let Some(database) = args.database {
-                config.clickhouse.database = database;
-            }
+            config.set_clickhouse(args.clickhouse_url, args.database);
             config::init_tracing(&config);
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(distributed::run_intake(config, args.create_topic))
@@ -450,12 +445,7 @@ fn main() -> Result<()> {
                 config.listen = listen;
             }
             args.kafka.apply(&mut config)?;
-            if let Some(url) = args.clickhouse_url {
-                config.clickhouse.url = url;
-            }
-            if let Some(database) = args.database {
-                config.clickhouse.database = database;
-            }
+            config.set_clickhouse(args.clickhouse_url, args.database);
             if let Some(group) = args.group_id {
                 config.processor.group_id = group;
             }
@@ -465,12 +455,7 @@ fn main() -> Result<()> {
         }
         Command::Signals(args) => {
             let mut config = config;
-            if let Some(url) = args.clickhouse_url {
-                config.clickhouse.url = url;
-            }
-            if let Some(database) = args.database {
-                config.clickhouse.database = database;
-            }
+            config.set_clickhouse(args.clickhouse_url, args.database);
             config::init_tracing(&config);
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(signals::run(
@@ -488,12 +473,7 @@ fn main() -> Result<()> {
             if let Some(listen) = args.listen {
                 config.listen = listen;
             }
-            if let Some(url) = args.clickhouse_url {
-                config.clickhouse.url = url;
-            }
-            if let Some(database) = args.database {
-                config.clickhouse.database = database;
-            }
+            config.set_clickhouse(args.clickhouse_url, args.database);
             config::init_tracing(&config);
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(serve::run_serve(config))

@@ -199,6 +199,15 @@ fn not_found(id: &str) -> Problem {
     )
 }
 
+/// The stored signal and its audit trail as an answer (404 when unknown).
+async fn detail_response(state: &QueryState, id: &str) -> Response {
+    match state.store.signal(id).await {
+        Ok(Some((signal, audit))) => Json(SignalDetail { signal, audit }).into_response(),
+        Ok(None) => not_found(id).into_response(),
+        Err(e) => store_problem(e).into_response(),
+    }
+}
+
 /// One signal with its audit trail.
 #[utoipa::path(
     get, path = "/api/v1/signals/{id}", tag = "signals",
@@ -217,11 +226,7 @@ pub(crate) async fn detail(
     if let Err(p) = reviewer(&caller) {
         return p.into_response();
     }
-    match state.store.signal(&id).await {
-        Ok(Some((signal, audit))) => Json(SignalDetail { signal, audit }).into_response(),
-        Ok(None) => not_found(&id).into_response(),
-        Err(e) => store_problem(e).into_response(),
-    }
+    detail_response(&state, &id).await
 }
 
 fn review_problem(e: &ReviewError) -> Problem {
@@ -320,11 +325,7 @@ pub(crate) async fn change(
         Err(e) => return store_problem(e).into_response(),
     }
     tracing::info!(signal = %id, from = current.status.as_str(), to = to.as_str(), actor = %caller.1, "signal reviewed");
-    match state.store.signal(&id).await {
-        Ok(Some((signal, audit))) => Json(SignalDetail { signal, audit }).into_response(),
-        Ok(None) => not_found(&id).into_response(),
-        Err(e) => store_problem(e).into_response(),
-    }
+    detail_response(&state, &id).await
 }
 
 /// A sweep on demand.
