@@ -80,9 +80,13 @@ const CONTRIBUTION_COLUMNS: [&str; 14] = [
     "consequence",
 ];
 
-fn latest_contributions(db: &str) -> String {
+/// The latest contribution per notification, with the columns `query` reads (aliased
+/// `<column>_`).
+fn latest_contributions(db: &str, query: &CountQuery) -> String {
+    let needed = needed_columns(query);
     let cols: Vec<String> = CONTRIBUTION_COLUMNS
         .iter()
+        .filter(|c| needed.contains(c))
         .map(|c| format!("argMax({c}, source_offset) AS {c}_"))
         .collect();
     format!(
@@ -91,7 +95,46 @@ fn latest_contributions(db: &str) -> String {
     )
 }
 
-/// The expression of a dimension over [`latest_contributions`], as a `String`.
+/// The contribution columns a count query reads: `counted` and those of its dimensions,
+/// filters, sector scope and period range. Taking the latest
+/// value of only these keeps the per-notification aggregation small: at 10 million
+/// notifications the full row no longer fits a 4 GB query memory limit.
+fn needed_columns(query: &CountQuery) -> Vec<&'static str> {
+    let mut needed = vec!["counted"];
+    let mut dims: Vec<Dimension> = query.group_by.clone();
+    dims.extend(query.filters.iter().map(|(d, _)| *d));
+    if query.sector_scope.is_some() {
+        dims.extend([Dimension::SbiSection, Dimension::Sector]);
+    }
+    for d in dims {
+        needed.extend(dimension_columns(d));
+    }
+    if query.from.is_some() || query.to.is_some() {
+        needed.push("period");
+    }
+    needed
+}
+
+/// The contribution columns behind a dimension.
+fn dimension_columns(d: Dimension) -> &'static [&'static str] {
+    match d {
+        Dimension::Year => &["year"],
+        Dimension::Quarter => &["year", "quarter"],
+        Dimension::Month => &["period"],
+        Dimension::Sector => &["sector_code"],
+        Dimension::SbiSection => &["sbi_section"],
+        Dimension::DiagnosisGroup => &["diagnosis_group"],
+        Dimension::Diagnosis => &["diagnosis_code"],
+        Dimension::ExposureGroup => &["primary_exposure_group"],
+        Dimension::Exposure => &["primary_exposure"],
+        Dimension::Sex => &["sex"],
+        Dimension::AgeBand => &["age_band"],
+        Dimension::DetectionRoute => &["detection_route"],
+        Dimension::Consequence => &["consequence"],
+    }
+}
+
+/// The expression of a dimension over the latest contribution columns.
 pub fn dimension_expr(d: Dimension) -> &'static str {
     match d {
         Dimension::Year => "toString(year_)",
@@ -122,7 +165,7 @@ pub fn counts(db: &str, query: &CountQuery) -> Sql {
     };
     let mut sql = Sql::new(format!(
         "SELECT {dims} AS dims, count() AS n FROM ({}) WHERE counted_ = 1",
-        latest_contributions(db)
+        latest_contributions(db, query)
     ));
     filter_clauses(&mut sql, query);
     if !exprs.is_empty() {
@@ -149,7 +192,7 @@ pub fn counts_by_reporter(db: &str, query: &CountQuery) -> Sql {
          ANY LEFT JOIN (SELECT notification_id, argMax(reporter, source_offset) AS reporter_ \
          FROM {db}.notifications GROUP BY notification_id) AS r USING notification_id \
          WHERE counted_ = 1",
-        latest_contributions(db)
+        latest_contributions(db, query)
     ));
     filter_clauses(&mut sql, query);
     match &query.sector_scope {
@@ -225,7 +268,7 @@ pub fn position(db: &str, source: &str, partition: i32) -> Sql {
 pub fn counted_total(db: &str) -> Sql {
     Sql::new(format!(
         "SELECT count() AS n FROM ({}) WHERE counted_ = 1",
-        latest_contributions(db)
+        latest_contributions(db, &CountQuery::default())
     ))
 }
 
