@@ -323,6 +323,11 @@ enum BenchCommand {
         /// Runs per dashboard query.
         #[arg(long, default_value_t = 50)]
         runs: usize,
+        /// ClickHouse max_bytes_before_external_group_by for the store's queries (0: the
+        /// server's setting); about half the server's max_memory_usage for many millions of
+        /// notifications.
+        #[arg(long, default_value_t = 0)]
+        group_by_spill_bytes: u64,
     },
     /// Accepted notifications/s and latency of the durable intake path (validation, Avro, fsync'd
     /// log) next to a bare axum handler under the same load.
@@ -524,6 +529,7 @@ fn main() -> Result<()> {
                     events,
                     sink_rows,
                     runs,
+                    group_by_spill_bytes,
                 },
         } => {
             config::init_tracing(&config);
@@ -535,6 +541,7 @@ fn main() -> Result<()> {
                 events,
                 sink_rows,
                 runs: runs.max(1),
+                group_by_spill_bytes,
             }))
         }
         Command::Bench {

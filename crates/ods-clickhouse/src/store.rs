@@ -42,6 +42,11 @@ pub struct ClickHouseConfig {
     pub max_rows_per_insert: usize,
     /// Notification ids per state-loading query.
     pub max_ids_per_query: usize,
+    /// ClickHouse's `max_bytes_before_external_group_by` for every query of the store (0: the
+    /// server's setting). Reads aggregate the latest row of every notification, so beyond a
+    /// few million notifications a query's `GROUP BY` outgrows `max_memory_usage`; set this to
+    /// about half of it to let ClickHouse spill to disk instead of refusing the query.
+    pub group_by_spill_bytes: u64,
 }
 
 impl Default for ClickHouseConfig {
@@ -54,6 +59,7 @@ impl Default for ClickHouseConfig {
             retry: RetryPolicy::default(),
             max_rows_per_insert: 100_000,
             max_ids_per_query: 2000,
+            group_by_spill_bytes: 0,
         }
     }
 }
@@ -147,6 +153,12 @@ impl ClickHouseStore {
         }
         if let Some(password) = &config.password {
             client = client.with_password(password);
+        }
+        if config.group_by_spill_bytes > 0 {
+            client = client.with_option(
+                "max_bytes_before_external_group_by",
+                config.group_by_spill_bytes.to_string(),
+            );
         }
         let caps = Capabilities::probe(&client).await?;
         tracing::info!(url = %config.url, database = %config.database, version = ?caps.version, "connected to clickhouse");
