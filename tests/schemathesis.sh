@@ -24,9 +24,9 @@ base=$(sed -n 's/^ods is running at \(http:[^ ]*\).*/\1/p' "$work/out")
 cd "$work"
 checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance
 status=0
-# doctors' endpoints with a reporter token, statistics with an analyst token
+# doctors' endpoints with a reporter token, statistics and signals with an analyst token
 st run "$base/api/v1/openapi.json" -H "Authorization: Bearer $reporter" \
-  --exclude-path-regex '^/api/v1/stats' --checks "$checks" --max-examples 40 --seed 7 || status=1
+  --exclude-path-regex '^/api/v1/(stats|signals)' --checks "$checks" --max-examples 40 --seed 7 || status=1
 st run "$base/api/v1/openapi.json" -H "Authorization: Bearer $analyst" \
-  --include-path-regex '^/api/v1/stats' --checks "$checks" --max-examples 40 --seed 7 || status=1
+  --include-path-regex '^/api/v1/(stats|signals)' --checks "$checks" --max-examples 40 --seed 7 || status=1
 exit $status
