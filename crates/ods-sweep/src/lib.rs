@@ -461,6 +461,27 @@ mod tests {
     }
 
     #[test]
+    fn the_monthly_control_is_the_one_checked_against_r() {
+        // ods-stats' oracle case `sweep_monthly` (tests/oracle/make_fixtures.R) runs R
+        // surveillance's farringtonFlexible with exactly these settings
+        let c = monthly_control();
+        assert_eq!((c.b, c.w, c.no_periods), (3, 2, 4));
+        assert_eq!(c.past_weeks_not_included, Some(3));
+        assert_eq!(c.threshold_method, ThresholdMethod::NbPlugin);
+        assert_eq!(
+            c,
+            FlexibleControl {
+                b: 3,
+                w: 2,
+                no_periods: 4,
+                past_weeks_not_included: Some(3),
+                threshold_method: ThresholdMethod::NbPlugin,
+                ..FlexibleControl::default()
+            }
+        );
+    }
+
+    #[test]
     fn the_previous_month_of_a_moment() {
         let p = |s: &str| Period::parse(s).unwrap();
         // 2026-12-01T00:00:00Z and a moment before it

@@ -109,7 +109,9 @@ flex_cases <- list(
   list(name = "noufaily_nbplugin", b = 5, w = 3, noPeriods = 10, pwni = 26, thr = "nbPlugin"),
   list(name = "noufaily_muan", b = 5, w = 3, noPeriods = 10, pwni = 26, thr = "muan"),
   list(name = "b3_delta_np4", b = 3, w = 2, noPeriods = 4, pwni = 10, thr = "delta"),
-  list(name = "b3_nbplugin", b = 3, w = 3, noPeriods = 1, pwni = NULL, thr = "nbPlugin")
+  list(name = "b3_nbplugin", b = 3, w = 3, noPeriods = 1, pwni = NULL, thr = "nbPlugin"),
+  # the signal sweep's monthly control (ods_sweep::monthly_control)
+  list(name = "sweep_monthly", b = 3, w = 2, noPeriods = 4, pwni = 3, thr = "nbPlugin")
 )
 for (s in names(series)) for (cc in flex_cases) {
   n <- length(series[[s]]); f <- freqs[[s]]
