@@ -785,11 +785,22 @@ impl crate::AnalyticsStore for EmbeddedStore {
     }
 }
 
+/// A review status column, refused when the text is not a known status.
+fn status_column(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<SignalStatus> {
+    let text: String = r.get(i)?;
+    SignalStatus::parse(&text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Text,
+            format!("unknown signal status {text:?}").into(),
+        )
+    })
+}
+
 fn signal_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SignalRecord> {
     let json_error = |i: usize, e: serde_json::Error| {
         rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
     };
-    let status: String = r.get(7)?;
     Ok(SignalRecord {
         id: r.get(0)?,
         kind: r.get(1)?,
@@ -798,13 +809,7 @@ fn signal_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SignalRecord> {
         numbers: serde_json::from_str(&r.get::<_, String>(4)?).map_err(|e| json_error(4, e))?,
         method: r.get(5)?,
         explanation: r.get(6)?,
-        status: SignalStatus::parse(&status).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                7,
-                rusqlite::types::Type::Text,
-                format!("unknown signal status {status:?}").into(),
-            )
-        })?,
+        status: status_column(r, 7)?,
         note: r.get(8)?,
         detected_at_ms: r.get(9)?,
         updated_at_ms: r.get(10)?,
@@ -886,16 +891,7 @@ impl EmbeddedStore {
             .map_err(|e| self.db_error(e))?;
         let rows = stmt
             .query_map([id], |r| {
-                let status = |i: usize| -> rusqlite::Result<SignalStatus> {
-                    let text: String = r.get(i)?;
-                    SignalStatus::parse(&text).ok_or_else(|| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            i,
-                            rusqlite::types::Type::Text,
-                            format!("unknown signal status {text:?}").into(),
-                        )
-                    })
-                };
+                let status = |i: usize| status_column(r, i);
                 Ok(AuditEntry {
                     signal_id: r.get(0)?,
                     at_ms: r.get(1)?,
