@@ -57,6 +57,26 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A topic's setting as the broker describes it.
+async fn topic_setting(brokers: &str, topic: &str, name: &str) -> Option<String> {
+    use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    let described = admin
+        .describe_configs(&[ResourceSpecifier::Topic(topic)], &AdminOptions::new())
+        .await
+        .unwrap();
+    let resource = described.into_iter().next().unwrap().unwrap();
+    resource
+        .entries
+        .into_iter()
+        .find(|entry| entry.name == name)
+        .and_then(|entry| entry.value)
+}
+
 /// Starts tansu on `port` with its SQLite storage in `dir` (kept across restarts).
 fn start_broker(tansu: &Path, dir: &Path, port: u16) -> Broker {
     let url = format!("tcp://127.0.0.1:{port}");
@@ -104,6 +124,11 @@ async fn distributed_intake_against_a_real_broker_process() {
 
     // registries derived from the topic; the topic is created by `ods intake --create-topic`
     let mut ids = distributed::two_instances_share_the_topic(&brokers, dir.path(), Some(3)).await;
+    // created to be kept forever: it is the record of every notification
+    assert_eq!(
+        topic_setting(&brokers, "ods.notifications.v1", "retention.ms").await,
+        Some("-1".to_string())
+    );
 
     // the broker crashes: intake refuses (503 + Retry-After), never claims a write
     let client = reqwest::Client::new();

@@ -18,8 +18,15 @@ pub const CREATE_TOPICS_TIMEOUT: Duration = Duration::from_secs(30);
 /// `default.replication.factor` (KIP-464, Kafka 2.4+).
 pub const BROKER_DEFAULT_REPLICATION: i32 = -1;
 
+/// Topic settings [`ensure_topics`] creates every topic with: kept forever. The notifications
+/// topic is the record of every accepted notification (intake rebuilds its registry from it and
+/// a new ClickHouse database is filled from it); rejections and dead letters are its audit
+/// trail. Kafka's default (`retention.ms` of 7 days) would silently delete them.
+pub const TOPIC_CONFIG: [(&str, &str); 2] = [("retention.ms", "-1"), ("retention.bytes", "-1")];
+
 /// Creates each `(name, partitions)` topic that does not exist yet, with the broker's default
-/// replication factor. A topic that already exists counts as success (its partition count is
+/// replication factor and [`TOPIC_CONFIG`]. An existing topic keeps its settings: check its
+/// retention when it was created by hand. A topic that already exists counts as success (its partition count is
 /// left as it is). `properties` are the same pass-through librdkafka properties as
 /// [`crate::KafkaConfig::properties`] (TLS, SASL).
 ///
@@ -68,10 +75,13 @@ pub async fn ensure_topics_within(
     let new_topics: Vec<NewTopic<'_>> = topics
         .iter()
         .map(|&(name, partitions)| {
-            NewTopic::new(
-                name,
-                partitions,
-                TopicReplication::Fixed(BROKER_DEFAULT_REPLICATION),
+            TOPIC_CONFIG.iter().fold(
+                NewTopic::new(
+                    name,
+                    partitions,
+                    TopicReplication::Fixed(BROKER_DEFAULT_REPLICATION),
+                ),
+                |topic, (key, value)| topic.set(key, value),
             )
         })
         .collect();
