@@ -401,6 +401,125 @@ async fn sigkill_right_after_202_loses_nothing_and_counts_once() {
     assert_eq!(counted(&client, &server, &analyst).await, 25);
 }
 
+/// Files `n` valid notifications (distinct birth years from `first_year`), returns their ids.
+async fn file(
+    client: &reqwest::Client,
+    server: &Server,
+    reporter: &str,
+    n: usize,
+    first_year: i64,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let mut body = valid_body();
+        body["birth_year"] = json!(first_year + i as i64);
+        let response = client
+            .post(server.url("/api/v1/notifications"))
+            .bearer_auth(reporter)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        let answer: Value = response.json().await.unwrap();
+        ids.push(answer["id"].as_str().unwrap().to_string());
+    }
+    ids
+}
+
+async fn status_of(client: &reqwest::Client, server: &Server, reporter: &str, id: &str) -> Value {
+    client
+        .get(server.url(&format!("/api/v1/notifications/{id}")))
+        .bearer_auth(reporter)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// `ods replay --from`, while the server runs, with corrected code lists: notifications with a
+/// record from the point on get the new verdict, earlier ones keep theirs.
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_from_a_point_applies_corrected_code_lists_to_later_notifications() {
+    let dir = tempfile::tempdir().unwrap();
+    let reporter = reporter_token(dir.path(), "19012345601", "AD0001");
+    let analyst = token(dir.path(), &["--role", "analyst"]);
+    let server = Server::start(dir.path());
+    let client = reqwest::Client::new();
+    let early = file(&client, &server, &reporter, 3, 1960).await; // offsets 0-2
+    wait_counted(&client, &server, &analyst, 3).await;
+    let late = file(&client, &server, &reporter, 3, 1970).await; // offsets 3-5
+    wait_counted(&client, &server, &analyst, 6).await;
+
+    // the correction: L694 is no longer in force after 2020
+    let lists = tempfile::tempdir().unwrap();
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/codelists");
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let path = entry.unwrap().path();
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        if path.file_name().unwrap() == "diagnoses.csv" {
+            let line = text.lines().find(|l| l.starts_with("L694,")).unwrap();
+            let corrected = line.replacen(",2010-01-01,,", ",2010-01-01,2020-01-01,", 1);
+            assert_ne!(line, corrected);
+            text = text.replace(line, &corrected);
+        }
+        std::fs::write(lists.path().join(path.file_name().unwrap()), text).unwrap();
+    }
+    let replay = |from: &str| {
+        let out = Command::new(ODS)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["replay", "--from", from])
+            .env("ODS_CODELISTS_DIR", lists.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{stderr}");
+        stderr
+    };
+    let stderr = replay("3");
+    assert!(
+        stderr.contains("re-processed 3 notifications with records in offsets 3..6"),
+        "{stderr}"
+    );
+    assert_eq!(counted(&client, &server, &analyst).await, 3);
+    for id in &early {
+        let view = status_of(&client, &server, &reporter, id).await;
+        assert_eq!(view["status"], "validated", "{view}");
+    }
+    for id in &late {
+        let view = status_of(&client, &server, &reporter, id).await;
+        assert_eq!(view["status"], "rejected", "{view}");
+        let reasons = view["reasons"].to_string();
+        assert!(reasons.contains("diagnosis_code"), "{view}");
+    }
+
+    // a time before everything: every notification, nothing left counted
+    let stderr = replay("2000-01-01");
+    assert!(stderr.contains("is offset 0"), "{stderr}");
+    assert!(stderr.contains("re-processed 6 notifications"), "{stderr}");
+    assert_eq!(counted(&client, &server, &analyst).await, 0);
+    // the processor goes on from its position: a new filing is decided as before (the server
+    // still runs with the bundled lists)
+    file(&client, &server, &reporter, 1, 1980).await;
+    wait_counted(&client, &server, &analyst, 1).await;
+
+    // a point past the end of the log is refused, naming the end
+    let out = Command::new(ODS)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["replay", "--from", "99"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("past the end of the log (offset 7)"));
+    let out = ods(dir.path(), &["replay", "--from", "last tuesday"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RFC 3339"));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_probable_duplicate_is_accepted_with_a_warning_naming_the_first() {
     let dir = tempfile::tempdir().unwrap();

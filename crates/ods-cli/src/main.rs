@@ -67,8 +67,11 @@ enum Command {
     /// silent; over the embedded store, or ClickHouse with --clickhouse-url. Prints, records
     /// nothing.
     Signals(SignalsCommandArgs),
-    /// Rebuild every aggregate from the log (run while the server is stopped).
-    Replay,
+    /// Rebuild aggregates from the embedded log, with a progress bar. Without --from: empty the
+    /// store and process the whole log (run while the server is stopped). With --from: re-process,
+    /// in one transaction, every notification with a record at or after that point (may run
+    /// while `ods run` serves).
+    Replay(ReplayArgs),
     /// Create or upgrade the ClickHouse schema of distributed mode (idempotent).
     Migrate(MigrateArgs),
     /// List the validation rules with their stable ids.
@@ -91,6 +94,15 @@ struct RunArgs {
     /// On first start, generate and load demo data (2014-2023) and create demo tokens.
     #[arg(long, env = "ODS_DEMO")]
     demo: bool,
+}
+
+#[derive(Args, Debug)]
+struct ReplayArgs {
+    /// Where to start: a log offset (e.g. 120000), or a time, RFC 3339 (2024-03-01T08:00:00Z)
+    /// or a date (2024-03-01, midnight UTC), meaning the first record appended at or after it.
+    /// Records before it keep their effect, except those of notifications it re-processes.
+    #[arg(long, value_parser = runner::parse_replay_point)]
+    from: Option<runner::ReplayPoint>,
 }
 
 #[derive(Args, Debug)]
@@ -561,10 +573,13 @@ fn main() -> Result<()> {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(migrate(args))
         }
-        Command::Replay => {
+        Command::Replay(args) => {
             config::init_tracing(&config);
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            runtime.block_on(runner::replay(&config))
+            match args.from {
+                None => runtime.block_on(runner::replay(&config)),
+                Some(point) => runtime.block_on(runner::replay_from(&config, point)),
+            }
         }
     }
 }

@@ -201,6 +201,84 @@ impl EmbeddedLog {
         })
     }
 
+    /// The keys of up to `limit` records of `topic` with `from <= offset < until`, in offset
+    /// order, without their payloads. Blocking: call from a blocking context.
+    pub fn read_keys(
+        &self,
+        topic: &str,
+        from: i64,
+        until: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, String)>, LogError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT offset, key FROM records
+                 WHERE topic = ?1 AND offset >= ?2 AND offset < ?3 ORDER BY offset LIMIT ?4",
+            )?;
+            let rows = stmt.query_map(params![topic, from, until, limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Scans up to `limit` records of `topic` with `from <= offset < until`, in offset order, and
+    /// returns those whose key `keep` accepts (payloads are copied only for them) with the
+    /// offset the scan stopped at (`until` when it reached the end of the range). Blocking.
+    pub fn read_matching(
+        &self,
+        topic: &str,
+        from: i64,
+        until: i64,
+        limit: usize,
+        keep: &dyn Fn(&str) -> bool,
+    ) -> Result<(Vec<LogRecord>, i64), LogError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT offset, key, payload, appended_at FROM records
+                 WHERE topic = ?1 AND offset >= ?2 AND offset < ?3 ORDER BY offset LIMIT ?4",
+            )?;
+            let mut rows = stmt.query(params![topic, from, until, limit as i64])?;
+            let (mut kept, mut scanned, mut last) = (Vec::new(), 0usize, None);
+            while let Some(row) = rows.next()? {
+                scanned += 1;
+                let offset: i64 = row.get(0)?;
+                last = Some(offset);
+                let key = row.get_ref(1)?.as_str()?;
+                if keep(key) {
+                    kept.push(LogRecord {
+                        topic: topic.to_string(),
+                        offset,
+                        key: key.to_string(),
+                        payload: row.get(2)?,
+                        appended_at_ms: row.get(3)?,
+                    });
+                }
+            }
+            let next = match last {
+                Some(offset) if scanned == limit => offset + 1,
+                _ => until,
+            };
+            Ok((kept, next))
+        })
+    }
+
+    /// The offset of the first record of `topic` appended at or after `at_ms` (epoch
+    /// milliseconds); the end offset when there is none. Blocking (scans the topic).
+    pub fn offset_at(&self, topic: &str, at_ms: i64) -> Result<i64, LogError> {
+        let first: Option<i64> = self.read(|c| {
+            c.query_row(
+                "SELECT MIN(offset) FROM records WHERE topic = ?1 AND appended_at >= ?2",
+                params![topic, at_ms],
+                |r| r.get(0),
+            )
+        })?;
+        match first {
+            Some(offset) => Ok(offset),
+            None => self.end_offset(topic),
+        }
+    }
+
     /// The offset the next record of `topic` will get (= number of records).
     pub fn end_offset(&self, topic: &str) -> Result<i64, LogError> {
         self.read(|c| {
@@ -345,5 +423,37 @@ mod tests {
             vec![50, 51]
         );
         assert_eq!(log.append(vec![rec("a", "z")]).await.unwrap(), vec![52]);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn keys_matching_records_and_offsets_by_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EmbeddedLog::open(&dir.path().join("log.sqlite"), 16).unwrap();
+        let records: Vec<Append> = (0..10)
+            .map(|i| Append {
+                appended_at_ms: 100 + 10 * i,
+                ..rec("a", if i % 3 == 0 { "x" } else { "y" })
+            })
+            .collect();
+        log.append(records).await.unwrap();
+        log.append(vec![rec("b", "x")]).await.unwrap();
+        let keys = log.read_keys("a", 2, 5, 100).unwrap();
+        assert_eq!(
+            keys,
+            vec![(2, "y".into()), (3, "x".into()), (4, "y".into())]
+        );
+        // a scan stopped by its limit continues after the last scanned record
+        let (kept, next) = log.read_matching("a", 0, 10, 4, &|k| k == "x").unwrap();
+        assert_eq!(
+            kept.iter().map(|r| r.offset).collect::<Vec<_>>(),
+            vec![0, 3]
+        );
+        assert_eq!((next, kept[1].payload.clone()), (4, b"x".to_vec()));
+        let (kept, next) = log.read_matching("a", 4, 8, 100, &|k| k == "x").unwrap();
+        assert_eq!(kept.iter().map(|r| r.offset).collect::<Vec<_>>(), vec![6]);
+        assert_eq!(next, 8);
+        assert_eq!(log.offset_at("a", 135).unwrap(), 4);
+        assert_eq!(log.offset_at("a", 0).unwrap(), 0);
+        assert_eq!(log.offset_at("a", 10_000).unwrap(), 10);
     }
 }

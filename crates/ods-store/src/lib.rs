@@ -25,6 +25,7 @@
 mod api;
 pub mod disclosure;
 mod queries;
+mod replay;
 pub mod review;
 mod store;
 
@@ -33,6 +34,7 @@ pub use disclosure::{Disclosed, DisclosureError, ExactCell, Policy, Published};
 pub use queries::{
     CellKey, CountCell, CountQuery, Dimension, NotificationView, ReporterActivity, Summary,
 };
+pub use replay::{LogTopic, RecordSource, ReplayFromStats, ReplayPhase, ReplayProgress};
 pub use review::{AuditEntry, ReviewError, SignalRecord, SignalStatus};
 pub use store::{rejection_reasons_json, BatchStats, EmbeddedStore, StoreError};
 

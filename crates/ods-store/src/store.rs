@@ -42,6 +42,9 @@ pub enum StoreError {
         /// The error.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// Reading the embedded log failed (replay).
+    #[error(transparent)]
+    Log(#[from] ods_log::LogError),
     /// A blocking store task panicked or was cancelled.
     #[error("store task failed: {0}")]
     Task(String),
@@ -55,7 +58,7 @@ impl StoreError {
     pub fn is_retryable(&self) -> bool {
         match self {
             StoreError::Backend { retryable, .. } => *retryable,
-            StoreError::Database { .. } | StoreError::Task(_) => true,
+            StoreError::Database { .. } | StoreError::Task(_) | StoreError::Log(_) => true,
             StoreError::Corrupt { .. } | StoreError::Disclosure(_) => false,
         }
     }
@@ -106,7 +109,7 @@ pub struct EmbeddedStore {
 
 pub(crate) struct Inner {
     pub(crate) path: PathBuf,
-    writer: Mutex<Connection>,
+    pub(crate) writer: Mutex<Connection>,
     pub(crate) reader: Mutex<Connection>,
 }
 
@@ -355,35 +358,7 @@ impl EmbeddedStore {
         };
         let now = Utc::now();
         for record in records.iter().filter(|r| r.offset >= start) {
-            stats.records += 1;
-            let (subject, decision) =
-                match processor.decode(source, partition, record.offset, &record.payload, now) {
-                    Err(dead) => (None, Decision::DeadLetter(dead)),
-                    Ok(event) => {
-                        let id = event.notification_id().map(|id| id.to_string());
-                        let previous = match &id {
-                            Some(id) => load_state(tx, id).map_err(|e| self.wrap(e))?,
-                            None => None,
-                        };
-                        let decision = processor.decide(
-                            previous.as_ref(),
-                            &event,
-                            partition,
-                            record.offset,
-                            &record.payload,
-                        );
-                        (id.map(|id| (id, event.reporter().to_string())), decision)
-                    }
-                };
-            apply(
-                tx,
-                source,
-                record.offset,
-                subject.as_ref(),
-                &decision,
-                &mut stats,
-            )
-            .map_err(|e| self.wrap(e))?;
+            self.apply_record(tx, source, partition, processor, record, now, &mut stats)?;
             stats.next_offset = record.offset + 1;
         }
         cached_execute(
@@ -394,6 +369,83 @@ impl EmbeddedStore {
         )
         .map_err(|e| self.db_error(e))?;
         Ok(stats)
+    }
+
+    /// Decodes, decides and applies one record inside `tx` (the position is the caller's);
+    /// returns whether it was undecodable (a dead letter).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn apply_record(
+        &self,
+        tx: &Transaction<'_>,
+        source: &str,
+        partition: i32,
+        processor: &Processor,
+        record: &LogRecord,
+        now: chrono::DateTime<Utc>,
+        stats: &mut BatchStats,
+    ) -> Result<bool, StoreError> {
+        stats.records += 1;
+        let (subject, decision) =
+            match processor.decode(source, partition, record.offset, &record.payload, now) {
+                Err(dead) => (None, Decision::DeadLetter(dead)),
+                Ok(event) => {
+                    let id = event.notification_id().map(|id| id.to_string());
+                    let previous = match &id {
+                        Some(id) => load_state(tx, id).map_err(|e| self.wrap(e))?,
+                        None => None,
+                    };
+                    let decision = processor.decide(
+                        previous.as_ref(),
+                        &event,
+                        partition,
+                        record.offset,
+                        &record.payload,
+                    );
+                    (id.map(|id| (id, event.reporter().to_string())), decision)
+                }
+            };
+        apply(
+            tx,
+            source,
+            record.offset,
+            subject.as_ref(),
+            &decision,
+            stats,
+        )
+        .map_err(|e| self.wrap(e))?;
+        Ok(matches!(decision, Decision::DeadLetter(_)))
+    }
+
+    /// Takes away what notification `id` contributes and deletes its state and rejections
+    /// inside `tx`, as if none of its records had been processed; returns whether it had a
+    /// state.
+    pub(crate) fn forget_notification(
+        &self,
+        tx: &Transaction<'_>,
+        id: &str,
+    ) -> Result<bool, StoreError> {
+        let Some(state) = load_state(tx, id).map_err(|e| self.wrap(e))? else {
+            return Ok(false);
+        };
+        let forget = || -> rusqlite::Result<()> {
+            if let Some(counted) = &state.counted {
+                let reporter = stored_reporter(tx, id)?;
+                add_counts(tx, counted, -1, &reporter)?;
+            }
+            cached_execute(
+                tx,
+                "DELETE FROM notifications WHERE notification_id = ?1",
+                params![id],
+            )?;
+            cached_execute(
+                tx,
+                "DELETE FROM rejections WHERE notification_id = ?1",
+                params![id],
+            )?;
+            Ok(())
+        };
+        forget().map_err(|e| self.db_error(e))?;
+        Ok(true)
     }
 
     /// Deletes all derived data and positions, so the next run rebuilds everything from the log
@@ -563,7 +615,7 @@ pub fn rejection_reasons_json(reasons: &[ods_wire::records::RejectionReason]) ->
 
 /// Executes `sql` as a statement prepared once per connection (the apply path runs the same
 /// few statements for every record; parsing them each time cost more than executing them).
-fn cached_execute(
+pub(crate) fn cached_execute(
     tx: &Transaction<'_>,
     sql: &str,
     params: impl rusqlite::Params,
