@@ -232,6 +232,10 @@ impl EmbeddedStore {
             // last commits, but atomically (data and position together), so they are simply
             // processed again from the log. The store is derived data; the log is the record.
             conn.pragma_update(None, "synchronous", "NORMAL")?;
+            // Checkpoint every 32 MB of WAL instead of 4 MB: the aggregate pages are rewritten
+            // by almost every batch, and each checkpoint copies them once however often they
+            // changed since the last one.
+            conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
             conn.set_prepared_statement_cache_capacity(64);
             conn.busy_timeout(Duration::from_secs(10))?;
             Ok(conn)
@@ -673,6 +677,8 @@ fn add_counts(
     reporter: &str,
 ) -> rusqlite::Result<()> {
     let k = &c.key;
+    // a cell can only reach zero by a retraction: additions skip the clean-up statements
+    let retracting = delta < 0;
     cached_execute(
         tx,
         "INSERT INTO agg_reporters (period, year, quarter, sector_code, sbi_section, diagnosis_code, diagnosis_group,
@@ -686,13 +692,15 @@ fn add_counts(
             reporter, delta
         ],
     )?;
-    cached_execute(
-        tx,
-        "DELETE FROM agg_reporters WHERE n = 0 AND period = ?1 AND sector_code = ?2 AND diagnosis_code = ?3
-           AND primary_exposure = ?4 AND sex = ?5 AND age_band = ?6 AND detection_route = ?7 AND consequence = ?8
-           AND reporter = ?9",
-        params![k.period, k.sector_code, k.diagnosis_code, k.primary_exposure, k.sex, k.age_band, k.detection_route, k.consequence, reporter],
-    )?;
+    if retracting {
+        cached_execute(
+            tx,
+            "DELETE FROM agg_reporters WHERE n = 0 AND period = ?1 AND sector_code = ?2 AND diagnosis_code = ?3
+               AND primary_exposure = ?4 AND sex = ?5 AND age_band = ?6 AND detection_route = ?7 AND consequence = ?8
+               AND reporter = ?9",
+            params![k.period, k.sector_code, k.diagnosis_code, k.primary_exposure, k.sex, k.age_band, k.detection_route, k.consequence, reporter],
+        )?;
+    }
     cached_execute(
         tx,
         "INSERT INTO agg_counts (period, year, quarter, sector_code, sbi_section, diagnosis_code, diagnosis_group,
@@ -705,25 +713,29 @@ fn add_counts(
             k.primary_exposure, k.primary_exposure_group, k.sex, k.age_band, k.detection_route, k.consequence, delta
         ],
     )?;
-    cached_execute(
-                tx,
-        "DELETE FROM agg_counts WHERE n = 0 AND period = ?1 AND sector_code = ?2 AND diagnosis_code = ?3
-           AND primary_exposure = ?4 AND sex = ?5 AND age_band = ?6 AND detection_route = ?7 AND consequence = ?8",
-        params![k.period, k.sector_code, k.diagnosis_code, k.primary_exposure, k.sex, k.age_band, k.detection_route, k.consequence],
-    )?;
+    if retracting {
+        cached_execute(
+            tx,
+            "DELETE FROM agg_counts WHERE n = 0 AND period = ?1 AND sector_code = ?2 AND diagnosis_code = ?3
+               AND primary_exposure = ?4 AND sex = ?5 AND age_band = ?6 AND detection_route = ?7 AND consequence = ?8",
+            params![k.period, k.sector_code, k.diagnosis_code, k.primary_exposure, k.sex, k.age_band, k.detection_route, k.consequence],
+        )?;
+    }
     for (code, group) in &c.exposures {
         cached_execute(
-                tx,
+            tx,
             "INSERT INTO agg_exposures (period, sector_code, sbi_section, diagnosis_code, diagnosis_group, exposure_code, exposure_group, n)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (period, sector_code, diagnosis_code, exposure_code) DO UPDATE SET n = n + excluded.n",
             params![k.period, k.sector_code, k.sbi_section, k.diagnosis_code, k.diagnosis_group, code, group, delta],
         )?;
-        cached_execute(
+        if retracting {
+            cached_execute(
                 tx,
-            "DELETE FROM agg_exposures WHERE n = 0 AND period = ?1 AND sector_code = ?2 AND diagnosis_code = ?3 AND exposure_code = ?4",
-            params![k.period, k.sector_code, k.diagnosis_code, code],
-        )?;
+                "DELETE FROM agg_exposures WHERE n = 0 AND period = ?1 AND sector_code = ?2 AND diagnosis_code = ?3 AND exposure_code = ?4",
+                params![k.period, k.sector_code, k.diagnosis_code, code],
+            )?;
+        }
     }
     Ok(())
 }

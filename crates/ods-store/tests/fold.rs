@@ -348,3 +348,53 @@ fn check(
     prop_assert_eq!(stored_by_reporter(&reopened), before);
     Ok(())
 }
+
+/// One large batch (a replay's) gives exactly what the same records applied one at a time (a
+/// quiet server's) give.
+#[test]
+fn a_large_batch_equals_records_applied_one_by_one() {
+    let ops = [
+        Op::Amend(1, true),
+        Op::Amend(3, false),
+        Op::Amend(0, true),
+        Op::Withdraw,
+    ];
+    let mut records: Vec<LogRecord> = Vec::new();
+    for n in 0..120u128 {
+        let first = ((n % 4) as usize, n % 3 == 0);
+        for event in events_of(n, first, &ops[..(n % 5) as usize]) {
+            let (_, payload) = ods_wire::encode_event(&event).unwrap();
+            records.push(LogRecord {
+                topic: "t".into(),
+                offset: records.len() as i64,
+                key: event.key(),
+                payload,
+                appended_at_ms: 0,
+            });
+        }
+    }
+    records.push(LogRecord {
+        topic: "t".into(),
+        offset: records.len() as i64,
+        key: "poison".into(),
+        payload: vec![0, 0, 0, 0, 1, 255],
+        appended_at_ms: 0,
+    });
+    assert!(records.len() > 300);
+    let dir = tempfile::tempdir().unwrap();
+    let processor = Processor::new(Arc::new(CodeLists::bundled().unwrap()), Limits::default());
+    let whole = EmbeddedStore::open(&dir.path().join("whole.sqlite")).unwrap();
+    let stats = whole.apply_batch("t-0", 0, &processor, &records).unwrap();
+    assert_eq!(stats.records, records.len());
+    let single = EmbeddedStore::open(&dir.path().join("single.sqlite")).unwrap();
+    for record in &records {
+        single
+            .apply_batch("t-0", 0, &processor, std::slice::from_ref(record))
+            .unwrap();
+    }
+    assert_eq!(stored(&whole), stored(&single));
+    assert_eq!(stored_by_reporter(&whole), stored_by_reporter(&single));
+    assert_eq!(whole.totals().unwrap(), single.totals().unwrap());
+    assert_eq!(whole.totals().unwrap().dead_letters, 1);
+    assert!(whole.totals().unwrap().notifications_rejected > 0);
+}
