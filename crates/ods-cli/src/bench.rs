@@ -100,11 +100,54 @@ async fn load(url: &str, token: &str, requests: usize, concurrency: usize) -> Re
     })
 }
 
-/// Runs the comparison and prints a table (also as a Markdown row for the README).
-pub async fn intake(requests: usize, levels: &[usize]) -> Result<()> {
+/// The median of `values` (the mean of the middle two for an even count).
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+/// One load level: per round, both targets and their ratio.
+struct Level {
+    concurrency: usize,
+    rounds: Vec<(Measured, Measured)>,
+}
+
+impl Level {
+    fn rate(m: &Measured) -> f64 {
+        m.accepted as f64 / m.seconds.max(f64::MIN_POSITIVE)
+    }
+
+    /// Median over the rounds of `f` applied to (bare, durable).
+    fn median_of(&self, f: impl Fn(&Measured, &Measured) -> f64) -> f64 {
+        let mut values: Vec<f64> = self.rounds.iter().map(|(b, d)| f(b, d)).collect();
+        median(&mut values)
+    }
+
+    fn ratios(&self) -> Vec<f64> {
+        let mut ratios: Vec<f64> = self
+            .rounds
+            .iter()
+            .map(|(b, d)| Self::rate(d) / Self::rate(b).max(f64::MIN_POSITIVE) * 100.0)
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        ratios
+    }
+}
+
+/// Runs the comparison and prints a table (also as a Markdown row for the README). Each load
+/// level runs `rounds` rounds of both targets, bare first in even rounds and durable first in odd
+/// ones; the medians over the rounds are reported, with the range of the per-round ratios.
+pub async fn intake(requests: usize, levels: &[usize], rounds: usize) -> Result<()> {
     let requests = requests.clamp(100, 1_000_000);
     if levels.is_empty() || levels.iter().any(|&c| c == 0 || c > 4096) {
         anyhow::bail!("--concurrency takes load levels between 1 and 4096, e.g. 32,128,512");
+    }
+    if !(1..=50).contains(&rounds) {
+        anyhow::bail!("--rounds takes 1 to 50 rounds per load level (got {rounds})");
     }
     let dir = tempfile::tempdir().context("temporary data directory")?;
     let lists = Arc::new(ods_codelists::CodeLists::bundled()?);
@@ -146,75 +189,110 @@ pub async fn intake(requests: usize, levels: &[usize]) -> Result<()> {
     for url in [&bare_url, &intake_url] {
         load(&format!("{url}/api/v1/notifications"), &token, warm_up, 32).await?;
     }
-    let mut rows = Vec::new();
-    for &level in levels {
-        eprintln!("measuring {requests} requests per target at concurrency {level}...");
-        let bare = load(
-            &format!("{bare_url}/api/v1/notifications"),
-            &token,
-            requests,
-            level,
-        )
-        .await?;
-        let durable = load(
-            &format!("{intake_url}/api/v1/notifications"),
-            &token,
-            requests,
-            level,
-        )
-        .await?;
-        if durable.accepted != requests {
-            anyhow::bail!(
-                "only {} of {requests} durable requests were accepted at concurrency {level}",
-                durable.accepted
+    let bare_target = format!("{bare_url}/api/v1/notifications");
+    let durable_target = format!("{intake_url}/api/v1/notifications");
+    let mut measured: Vec<Level> = Vec::new();
+    for &concurrency in levels {
+        let mut level = Level {
+            concurrency,
+            rounds: Vec::new(),
+        };
+        for round in 0..rounds {
+            eprintln!(
+                "concurrency {concurrency}, round {}/{rounds}: {requests} requests per target...",
+                round + 1
             );
+            let (bare, durable) = if round % 2 == 0 {
+                let bare = load(&bare_target, &token, requests, concurrency).await?;
+                (
+                    bare,
+                    load(&durable_target, &token, requests, concurrency).await?,
+                )
+            } else {
+                let durable = load(&durable_target, &token, requests, concurrency).await?;
+                (
+                    load(&bare_target, &token, requests, concurrency).await?,
+                    durable,
+                )
+            };
+            if durable.accepted != requests {
+                anyhow::bail!(
+                    "only {} of {requests} durable requests were accepted at concurrency {concurrency}",
+                    durable.accepted
+                );
+            }
+            level.rounds.push((bare, durable));
         }
-        rows.push((level, bare, durable));
+        measured.push(level);
     }
 
-    let rate = |m: &Measured| m.accepted as f64 / m.seconds;
     println!(
         "{:<12} {:<24} {:>12} {:>10} {:>10}",
         "concurrency", "target", "accepted/s", "p50 ms", "p99 ms"
     );
-    for (level, bare, durable) in &rows {
-        for (name, m) in [
-            ("bare axum handler", bare),
-            ("ods intake (durable)", durable),
-        ] {
+    for level in &measured {
+        for (name, durable) in [("bare axum handler", false), ("ods intake (durable)", true)] {
+            let pick = |b: &Measured, d: &Measured| -> (f64, f64, f64) {
+                let m = if durable { d } else { b };
+                (Level::rate(m), m.p50_ms, m.p99_ms)
+            };
             println!(
                 "{:<12} {:<24} {:>12.0} {:>10.2} {:>10.2}",
-                level,
+                level.concurrency,
                 name,
-                rate(m),
-                m.p50_ms,
-                m.p99_ms
+                level.median_of(|b, d| pick(b, d).0),
+                level.median_of(|b, d| pick(b, d).1),
+                level.median_of(|b, d| pick(b, d).2),
             );
         }
+        let ratios = level.ratios();
         println!(
-            "{:<12} ratio durable/bare: {:.0}% (target >= 40%)",
-            level,
-            rate(durable) / rate(bare).max(f64::MIN_POSITIVE) * 100.0
+            "{:<12} ratio durable/bare: median {:.0}% over {} rounds (range {:.0}-{:.0}%; target >= 40%)",
+            level.concurrency,
+            median(&mut ratios.clone()),
+            ratios.len(),
+            ratios.first().copied().unwrap_or(0.0),
+            ratios.last().copied().unwrap_or(0.0),
         );
     }
     println!();
-    println!("| cores | load | bare axum handler | ods intake (durable) | ratio |");
+    println!("| cores | load | bare axum handler | ods intake (durable) | ratio (median, range) |");
     println!("|---|---|---|---|---|");
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    for (level, bare, durable) in &rows {
+    for level in &measured {
+        let ratios = level.ratios();
         println!(
-            "| {cores} | {requests} requests, concurrency {level} | {:.0}/s p50 {:.2} ms p99 {:.2} ms | {:.0}/s p50 {:.2} ms p99 {:.2} ms | {:.0}% |",
-            rate(bare), bare.p50_ms, bare.p99_ms,
-            rate(durable), durable.p50_ms, durable.p99_ms,
-            rate(durable) / rate(bare).max(f64::MIN_POSITIVE) * 100.0
+            "| {cores} | {requests} requests x {rounds} rounds, concurrency {} | {:.0}/s p50 {:.2} ms p99 {:.2} ms | {:.0}/s p50 {:.2} ms p99 {:.2} ms | {:.0}% ({:.0}-{:.0}%) |",
+            level.concurrency,
+            level.median_of(|b, _| Level::rate(b)),
+            level.median_of(|b, _| b.p50_ms),
+            level.median_of(|b, _| b.p99_ms),
+            level.median_of(|_, d| Level::rate(d)),
+            level.median_of(|_, d| d.p50_ms),
+            level.median_of(|_, d| d.p99_ms),
+            median(&mut ratios.clone()),
+            ratios.first().copied().unwrap_or(0.0),
+            ratios.last().copied().unwrap_or(0.0),
         );
     }
     let logged = log.end_offset(ods_intake::NOTIFICATIONS_TOPIC)? as usize;
-    let expected = requests * rows.len() + warm_up;
+    let expected = requests * rounds * measured.len() + warm_up;
     if logged != expected {
         anyhow::bail!("{logged} records in the log, expected {expected}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn medians_of_odd_and_even_counts() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(&mut []), 0.0);
+    }
 }

@@ -351,6 +351,10 @@ enum BenchCommand {
         /// targets.
         #[arg(long, value_delimiter = ',', default_values_t = [32, 128, 512])]
         concurrency: Vec<usize>,
+        /// Rounds per load level; each round measures both targets, in alternating order, and
+        /// the median of the rounds is reported (a shared machine's speed drifts).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
 }
 
@@ -503,10 +507,11 @@ fn main() -> Result<()> {
                 BenchCommand::Intake {
                     requests,
                     concurrency,
+                    rounds,
                 },
         } => {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            runtime.block_on(bench::intake(requests, &concurrency))
+            runtime.block_on(bench::intake(requests, &concurrency, rounds))
         }
         Command::Bench {
             command: BenchCommand::Replay { events, keep },
