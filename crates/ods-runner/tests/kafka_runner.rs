@@ -77,11 +77,16 @@ fn as_log(records: &[TopicRecord]) -> Vec<LogRecord> {
         .collect()
 }
 
-/// The store under test: ClickHouse when configured, else embedded.
+/// The store under test: ClickHouse when configured (its configuration is returned, to drop the
+/// test database at the end), else embedded.
 async fn store_under_test(
     kafka: &KafkaConfig,
     config: &ProcessorConfig,
-) -> (Option<tempfile::TempDir>, Arc<dyn AnalyticsStore>, bool) {
+) -> (
+    Option<tempfile::TempDir>,
+    Arc<dyn AnalyticsStore>,
+    Option<ods_clickhouse::ClickHouseConfig>,
+) {
     match std::env::var("ODS_CLICKHOUSE_URL")
         .ok()
         .filter(|u| !u.is_empty())
@@ -96,7 +101,7 @@ async fn store_under_test(
             store.drop_database().await.unwrap();
             store.migrate().await.unwrap();
             let outlet = Arc::new(KafkaOutlet::new(kafka, config).unwrap());
-            (None, Arc::new(store.with_outlet(outlet)), true)
+            (None, Arc::new(store.with_outlet(outlet)), Some(ch))
         }
         None => {
             assert!(
@@ -106,7 +111,7 @@ async fn store_under_test(
             eprintln!("ODS_CLICKHOUSE_URL not set: testing the Kafka runner on the embedded store");
             let dir = tempfile::tempdir().unwrap();
             let store = EmbeddedStore::open(&dir.path().join("store.sqlite")).unwrap();
-            (Some(dir), Arc::new(store), false)
+            (Some(dir), Arc::new(store), None)
         }
     }
 }
@@ -186,7 +191,8 @@ async fn members_joining_and_leaving_mid_stream_give_the_fold() {
         })
     };
 
-    let (_dir, store, with_outlet) = store_under_test(&kafka, &config).await;
+    let (_dir, store, clickhouse) = store_under_test(&kafka, &config).await;
+    let with_outlet = clickhouse.is_some();
     let registry = prometheus::Registry::new();
     let metrics = ProcessorMetrics::register(&registry).unwrap();
     let start = |metrics: &ProcessorMetrics| {
@@ -291,6 +297,11 @@ async fn members_joining_and_leaving_mid_stream_give_the_fold() {
 
     if with_outlet {
         check_output_topics(&kafka, &config, &topic).await;
+    }
+    if let Some(ch) = clickhouse {
+        drop(store);
+        let store = ods_clickhouse::ClickHouseStore::connect(&ch).await.unwrap();
+        store.drop_database().await.unwrap();
     }
 }
 
