@@ -518,6 +518,12 @@ async fn replay_from_a_point_applies_corrected_code_lists_to_later_notifications
     let out = ods(dir.path(), &["replay", "--from", "last tuesday"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("RFC 3339"));
+    // a mistyped data directory is refused, and nothing is created there
+    let elsewhere = dir.path().join("typo");
+    let out = ods(&elsewhere, &["replay", "--from", "0"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no embedded log at"));
+    assert!(!elsewhere.join("store.sqlite").exists());
 }
 
 #[tokio::test(flavor = "multi_thread")]

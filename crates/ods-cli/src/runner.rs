@@ -65,8 +65,22 @@ fn bar(total: i64, message: &'static str, visible: bool) -> ProgressBar {
     bar
 }
 
+/// Refuses a data directory without an embedded log (a mistyped `--data-dir` would otherwise
+/// get a new, empty log and store).
+fn require_log(config: &Config) -> Result<()> {
+    let path = config.log_path();
+    if !path.is_file() {
+        anyhow::bail!(
+            "no embedded log at {}: is --data-dir (or ODS_DATA_DIR) the directory `ods run` uses?",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 /// `ods replay`: clears the store and rebuilds every aggregate from the log.
 pub async fn replay(config: &Config) -> Result<()> {
+    require_log(config)?;
     let lists = Arc::new(config.code_lists()?);
     let log = EmbeddedLog::open(&config.log_path(), 16)?;
     let store = Arc::new(EmbeddedStore::open(&config.store_path())?);
@@ -99,6 +113,7 @@ pub async fn replay(config: &Config) -> Result<()> {
 
 /// `ods replay --from`: re-processes every notification with a record at or after `point`.
 pub async fn replay_from(config: &Config, point: ReplayPoint) -> Result<()> {
+    require_log(config)?;
     let lists = Arc::new(config.code_lists()?);
     let log = EmbeddedLog::open(&config.log_path(), 16)?;
     let store = EmbeddedStore::open(&config.store_path())?;

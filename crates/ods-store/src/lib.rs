@@ -34,7 +34,9 @@ pub use disclosure::{Disclosed, DisclosureError, ExactCell, Policy, Published};
 pub use queries::{
     CellKey, CountCell, CountQuery, Dimension, NotificationView, ReporterActivity, Summary,
 };
-pub use replay::{LogTopic, RecordSource, ReplayFromStats, ReplayPhase, ReplayProgress};
+pub use replay::{
+    LogTopic, RecordSource, ReplayFromStats, ReplayPhase, ReplayProgress, REPLAY_PAGE,
+};
 pub use review::{AuditEntry, ReviewError, SignalRecord, SignalStatus};
 pub use store::{rejection_reasons_json, BatchStats, EmbeddedStore, StoreError};
 

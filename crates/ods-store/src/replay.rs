@@ -29,7 +29,7 @@ use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use crate::store::{cached_execute, lock, BatchStats, EmbeddedStore, StoreError};
 
 /// Records scanned per read of the log.
-const PAGE: usize = 20_000;
+pub const REPLAY_PAGE: usize = 20_000;
 
 /// Where a replay reads records: one topic of the embedded log, or records in memory.
 pub trait RecordSource {
@@ -134,9 +134,12 @@ pub struct ReplayFromStats {
     pub from: i64,
     /// The stored position: records at and after it were left to the processor.
     pub until: i64,
-    /// Notifications re-processed (with a record in `[from, until)`).
+    /// Keys with a record in `[from, until)`: notification ids, and the reporters of zero
+    /// reports (re-applying a zero report changes nothing).
+    pub keys: usize,
+    /// Notifications re-processed: those keys with a state after re-applying.
     pub notifications: usize,
-    /// Of those, how many had a stored state that was taken back.
+    /// States taken back before re-applying.
     pub forgotten: usize,
     /// What applying their records again did (`records`: records applied).
     pub applied: BatchStats,
@@ -155,6 +158,31 @@ impl EmbeddedStore {
         log: &dyn RecordSource,
         progress: &mut dyn FnMut(ReplayProgress),
     ) -> Result<ReplayFromStats, StoreError> {
+        self.replay_from_paged(
+            source,
+            partition,
+            processor,
+            from,
+            log,
+            REPLAY_PAGE,
+            progress,
+        )
+    }
+
+    /// [`EmbeddedStore::replay_from`] reading the log `page` records at a time
+    /// ([`REPLAY_PAGE`] there).
+    #[allow(clippy::too_many_arguments)]
+    pub fn replay_from_paged(
+        &self,
+        source: &str,
+        partition: i32,
+        processor: &Processor,
+        from: i64,
+        log: &dyn RecordSource,
+        page: usize,
+        progress: &mut dyn FnMut(ReplayProgress),
+    ) -> Result<ReplayFromStats, StoreError> {
+        let page = page.max(1);
         let mut conn = lock(&self.inner.writer);
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -182,11 +210,11 @@ impl EmbeddedStore {
         let mut touched: HashSet<String> = HashSet::new();
         let mut next = from;
         while next < until {
-            let page = log.keys(next, until, PAGE)?;
-            let Some(&(last, _)) = page.last() else {
+            let keys = log.keys(next, until, page)?;
+            let Some(&(last, _)) = keys.last() else {
                 break;
             };
-            touched.extend(page.into_iter().map(|(_, key)| key));
+            touched.extend(keys.into_iter().map(|(_, key)| key));
             next = last + 1;
             progress(ReplayProgress {
                 phase: ReplayPhase::Finding,
@@ -194,7 +222,7 @@ impl EmbeddedStore {
                 total: until - from,
             });
         }
-        stats.notifications = touched.len();
+        stats.keys = touched.len();
 
         // 2. forget them (and the dead letters of the range, which are decided again)
         for id in &touched {
@@ -214,7 +242,7 @@ impl EmbeddedStore {
         let keep = |key: &str| touched.contains(key);
         let mut next = 0i64;
         while next < until {
-            let (records, scanned_to) = log.matching(next, until, PAGE, &keep)?;
+            let (records, scanned_to) = log.matching(next, until, page, &keep)?;
             for record in &records {
                 let dead = self.apply_record(
                     &tx,
@@ -246,6 +274,13 @@ impl EmbeddedStore {
             });
         }
         stats.applied.next_offset = until;
+        for key in &touched {
+            let has_state: bool = tx
+                .prepare_cached("SELECT COUNT(*) > 0 FROM notifications WHERE notification_id = ?1")
+                .and_then(|mut stmt| stmt.query_row(params![key], |r| r.get(0)))
+                .map_err(|e| self.db_error(e))?;
+            stats.notifications += usize::from(has_state);
+        }
         tx.commit().map_err(|e| self.db_error(e))?;
         Ok(stats)
     }

@@ -10,7 +10,7 @@ use chrono::Utc;
 use ods_log::LogRecord;
 use ods_processor::{Contribution, Decision, NotificationState, Processor};
 use ods_wire::records::NotificationRejected;
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 /// Failures of the store.
 #[derive(Debug, thiserror::Error)]
@@ -300,7 +300,9 @@ impl EmbeddedStore {
     }
 
     /// Decides and applies `records` (consecutive, from the stored position of `source`) in one
-    /// transaction together with the new position. Records before the stored position are
+    /// transaction together with the new position. Write transactions take the write lock at
+    /// their start (`BEGIN IMMEDIATE`), so one that meets another writer (`ods replay --from`
+    /// in another process) waits up to the busy timeout instead of failing at its first write. Records before the stored position are
     /// ignored, so a redelivered batch changes nothing. Blocking: call from a blocking context.
     pub fn apply_batch(
         &self,
@@ -310,7 +312,9 @@ impl EmbeddedStore {
         records: &[LogRecord],
     ) -> Result<BatchStats, StoreError> {
         let mut conn = lock(&self.inner.writer);
-        let tx = conn.transaction().map_err(|e| self.db_error(e))?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.db_error(e))?;
         let stats = self.apply_in(&tx, source, partition, processor, records)?;
         tx.commit().map_err(|e| self.db_error(e))?;
         Ok(stats)
@@ -325,7 +329,9 @@ impl EmbeddedStore {
         batches: &[(i32, Vec<LogRecord>)],
     ) -> Result<Vec<(i32, BatchStats)>, StoreError> {
         let mut conn = lock(&self.inner.writer);
-        let tx = conn.transaction().map_err(|e| self.db_error(e))?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.db_error(e))?;
         let mut out = Vec::with_capacity(batches.len());
         for (partition, records) in batches {
             out.push((
@@ -888,7 +894,9 @@ impl EmbeddedStore {
     /// Adds the signals not stored yet (see [`crate::AnalyticsStore::record_signals`]).
     pub fn record_signals(&self, signals: &[SignalRecord]) -> Result<usize, StoreError> {
         let mut conn = lock(&self.inner.writer);
-        let tx = conn.transaction().map_err(|e| self.db_error(e))?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.db_error(e))?;
         let mut added = 0;
         for s in signals {
             added += tx
@@ -981,7 +989,9 @@ impl EmbeddedStore {
         entry: &AuditEntry,
     ) -> Result<bool, StoreError> {
         let mut conn = lock(&self.inner.writer);
-        let tx = conn.transaction().map_err(|e| self.db_error(e))?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.db_error(e))?;
         let changed = tx
             .execute(
                 "UPDATE signals SET status = ?1, note = ?2, updated_at_ms = ?3, revision = ?4

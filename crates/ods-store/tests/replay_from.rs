@@ -9,14 +9,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use ods_codelists::CodeLists;
-use ods_log::LogRecord;
+use ods_log::{Append, EmbeddedLog, LogRecord};
 use ods_model::{
     AbsenceBand, Affiliation, Consequence, DetectionRoute, Event, ExposureRef, Notification,
     NotificationAmended, NotificationFiled, NotificationId, NotificationWithdrawn, Period,
     ReporterPseudonym, Sex, WithdrawalReason, ZeroReport,
 };
 use ods_processor::Processor;
-use ods_store::{CountQuery, Dimension, EmbeddedStore, ReplayPhase, ReplayProgress};
+use ods_store::{CountQuery, Dimension, EmbeddedStore, LogTopic, ReplayPhase, ReplayProgress};
 use ods_validation::Limits;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -176,14 +176,22 @@ fn build_log(streams: &[Vec<Event>], seed: u64, duplicate_every: usize) -> Vec<L
 
 type Cell = (String, String, String, String);
 
+/// Which processor applies records first, and which replays and goes on.
+#[derive(Debug, Clone, Copy)]
+struct Rules {
+    first_strict: bool,
+    then_strict: bool,
+}
+
 /// What the specification says about records `[0, seen)`. With `replay: Some((from, until))`:
-/// the standard processor applied records `[0, until)`, then `replay_from(from)` used the
-/// strict one, which then applied `[until, seen)`; with `None` the standard processor did all.
-/// A notification's count follows its latest version (withdrawal final), judged by the
-/// processor that applied it last: strict when it had a record in `[from, until)` (all of its
-/// records were applied again) or when that version was applied after the replay.
+/// the first processor applied records `[0, until)`, then `replay_from(from)` used the second,
+/// which then applied `[until, seen)`; with `None` the first processor did all. A
+/// notification's count follows its latest version (withdrawal final), judged by the processor
+/// that applied it last: the second when it had a record in `[from, until)` (all of its records
+/// were applied again) or when that version was applied after the replay.
 fn expected(
     records: &[LogRecord],
+    rules: Rules,
     replay: Option<(i64, i64)>,
     seen: i64,
 ) -> (BTreeMap<Cell, i64>, BTreeMap<String, &'static str>) {
@@ -213,9 +221,14 @@ fn expected(
         let Some((offset, event)) = latest else {
             continue;
         };
-        let strict = replay.is_some_and(|(from, until)| {
+        let by_second = replay.is_some_and(|(from, until)| {
             offset >= until || mine.iter().any(|(o, _)| *o >= from && *o < until)
         });
+        let strict = if by_second {
+            rules.then_strict
+        } else {
+            rules.first_strict
+        };
         let content = match event {
             Event::Filed(f) => Some((&f.notification, f.notified_at, &f.reporter)),
             Event::Amended(a) => Some((&a.notification, a.notified_at, &a.reporter)),
@@ -262,6 +275,42 @@ fn stored(
             n,
         );
     }
+    // the count and exposure tables agree with the reporter table
+    let mut by_cell: BTreeMap<(String, String, String), i64> = BTreeMap::new();
+    for ((month, diagnosis, sex, _), n) in &counts {
+        *by_cell
+            .entry((month.clone(), diagnosis.clone(), sex.clone()))
+            .or_insert(0) += n;
+    }
+    let mut cells = BTreeMap::new();
+    for (d, n) in store.counts_unsuppressed(&query).unwrap() {
+        cells.insert(
+            (d["month"].clone(), d["diagnosis"].clone(), d["sex"].clone()),
+            n,
+        );
+    }
+    assert_eq!(cells, by_cell, "agg_counts differs from agg_reporters");
+    let exposures = CountQuery {
+        group_by: vec![Dimension::Month, Dimension::Diagnosis, Dimension::Exposure],
+        ..CountQuery::default()
+    };
+    let mut by_exposure: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for (d, n) in store.counts_unsuppressed(&exposures).unwrap() {
+        assert!(n > 0, "an empty exposure cell is kept: {d:?}");
+        *by_exposure
+            .entry((d["month"].clone(), d["diagnosis"].clone()))
+            .or_insert(0) += n;
+    }
+    let mut by_month: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for ((month, diagnosis, _), n) in &by_cell {
+        *by_month
+            .entry((month.clone(), diagnosis.clone()))
+            .or_insert(0) += n;
+    }
+    assert_eq!(
+        by_exposure, by_month,
+        "agg_exposures differs (one exposure each)"
+    );
     let mut statuses = BTreeMap::new();
     let ids: HashSet<&str> = records.iter().map(|r| r.key.as_str()).collect();
     for id in ids {
@@ -302,9 +351,14 @@ proptest! {
         duplicate_every in 2usize..7,
         from_fraction in 0.0f64..1.2,
         until_fraction in 0.0f64..1.0,
-        change_rules in any::<bool>(),
+        first_strict in any::<bool>(),
+        then_strict in any::<bool>(),
+        page in 1usize..5,
+        via_log in any::<bool>(),
     ) {
-        check(&firsts, &ops, seed, duplicate_every, from_fraction, until_fraction, change_rules)?;
+        let rules = Rules { first_strict, then_strict };
+        let shape = Shape { seed, duplicate_every, from_fraction, until_fraction, page, via_log };
+        check(&firsts, &ops, rules, shape)?;
     }
 }
 
@@ -331,8 +385,10 @@ fn replay_from_the_start_with_the_same_rules_changes_nothing() {
     assert_eq!(store.totals().unwrap(), totals);
     assert_eq!(stats.until, records.len() as i64);
     // 12 notifications, the zero report's reporter and the poison record's key
-    assert_eq!(stats.notifications, 14);
-    assert_eq!(stats.forgotten, 12);
+    assert_eq!(
+        (stats.keys, stats.notifications, stats.forgotten),
+        (14, 12, 12)
+    );
     assert_eq!(stats.applied.records, records.len());
     assert_eq!(stats.applied.dead_letters, 1);
     let last = |phase| reports.iter().rev().find(|p| p.phase == phase).copied();
@@ -353,36 +409,72 @@ fn replay_from_the_start_with_the_same_rules_changes_nothing() {
     assert_eq!(stored(&store, &records), before);
 }
 
-#[allow(clippy::too_many_arguments)]
-fn check(
-    firsts: &[(usize, bool)],
-    ops: &[Vec<Op>],
+/// How the log is cut and read.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
     seed: u64,
     duplicate_every: usize,
     from_fraction: f64,
     until_fraction: f64,
-    change_rules: bool,
+    /// Records per log read of the replay.
+    page: usize,
+    /// Read through the embedded log (`LogTopic`) instead of memory.
+    via_log: bool,
+}
+
+fn processor(strict_rules: bool) -> Processor {
+    if strict_rules {
+        strict()
+    } else {
+        standard()
+    }
+}
+
+fn check(
+    firsts: &[(usize, bool)],
+    ops: &[Vec<Op>],
+    rules: Rules,
+    shape: Shape,
 ) -> Result<(), TestCaseError> {
     let streams: Vec<Vec<Event>> = firsts
         .iter()
         .enumerate()
         .map(|(i, first)| events_of(i as u128, *first, &ops[i]))
         .collect();
-    let records = build_log(&streams, seed, duplicate_every);
+    let records = build_log(&streams, shape.seed, shape.duplicate_every);
     let end = records.len() as i64;
-    let until = ((end as f64) * until_fraction) as i64;
-    let from = ((end as f64) * from_fraction) as i64;
+    let until = ((end as f64) * shape.until_fraction) as i64;
+    let from = ((end as f64) * shape.from_fraction) as i64;
 
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(&dir.path().join("store.sqlite")).unwrap();
+    let (first, then) = (processor(rules.first_strict), processor(rules.then_strict));
     store
-        .apply_batch(SOURCE, 0, &standard(), &records[..until as usize])
+        .apply_batch(SOURCE, 0, &first, &records[..until as usize])
         .unwrap();
-    let replayer = if change_rules { strict() } else { standard() };
     let before = stored(&store, &records);
-    let stats = store
-        .replay_from(SOURCE, 0, &replayer, from, &records, &mut |_| {})
-        .unwrap();
+    let stats = if shape.via_log {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let log = EmbeddedLog::open(&dir.path().join("log.sqlite"), 4).unwrap();
+        let appends: Vec<Append> = records
+            .iter()
+            .map(|r| Append {
+                topic: r.topic.clone(),
+                key: r.key.clone(),
+                payload: r.payload.clone(),
+                appended_at_ms: r.appended_at_ms,
+            })
+            .collect();
+        runtime.block_on(log.append(appends)).unwrap();
+        let source = LogTopic {
+            log: &log,
+            topic: "ods.notifications.v1",
+        };
+        store.replay_from_paged(SOURCE, 0, &then, from, &source, shape.page, &mut |_| {})
+    } else {
+        store.replay_from_paged(SOURCE, 0, &then, from, &records, shape.page, &mut |_| {})
+    }
+    .unwrap();
     prop_assert_eq!(
         store.checkpoint(SOURCE).unwrap(),
         until,
@@ -390,12 +482,11 @@ fn check(
     );
     prop_assert_eq!(stats.until, until);
     let now = stored(&store, &records);
-    if change_rules {
-        prop_assert_eq!(now, expected(&records, Some((from, until)), until));
-    } else {
+    let same_rules = rules.first_strict == rules.then_strict;
+    if same_rules {
         prop_assert_eq!(&now, &before, "an unchanged processor changed the store");
-        prop_assert_eq!(now, expected(&records, None, until));
     }
+    prop_assert_eq!(now, expected(&records, rules, Some((from, until)), until));
     let dead = store.totals().unwrap().dead_letters;
     let poison_seen = records
         .iter()
@@ -404,14 +495,10 @@ fn check(
 
     // the processor goes on from the (unmoved) position with the replay's rules
     store
-        .apply_batch(SOURCE, 0, &replayer, &records[until as usize..])
+        .apply_batch(SOURCE, 0, &then, &records[until as usize..])
         .unwrap();
     let after = stored(&store, &records);
-    if change_rules {
-        prop_assert_eq!(after, expected(&records, Some((from, until)), end));
-    } else {
-        prop_assert_eq!(after, expected(&records, None, end));
-    }
+    prop_assert_eq!(after, expected(&records, rules, Some((from, until)), end));
     prop_assert_eq!(store.totals().unwrap().zero_reports, 1);
     prop_assert_eq!(store.totals().unwrap().dead_letters, 1);
     Ok(())
