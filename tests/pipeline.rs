@@ -518,6 +518,28 @@ async fn replay_from_a_point_applies_corrected_code_lists_to_later_notifications
     let out = ods(dir.path(), &["replay", "--from", "last tuesday"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("RFC 3339"));
+    // while the server runs: a full replay (which empties the store) and a second server on
+    // the same directory are refused, naming the server's process
+    let pid = server.child.id().to_string();
+    let out = ods(dir.path(), &["replay"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("stop it first") && stderr.contains(&pid),
+        "{stderr}"
+    );
+    let out = ods(dir.path(), &["run", "--listen", "127.0.0.1:0"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("another `ods run`") && stderr.contains(&pid),
+        "{stderr}"
+    );
+    assert_eq!(
+        counted(&client, &server, &analyst).await,
+        1,
+        "the server still serves"
+    );
     // a mistyped data directory is refused, and nothing is created there
     let elsewhere = dir.path().join("typo");
     let out = ods(&elsewhere, &["replay", "--from", "0"]);

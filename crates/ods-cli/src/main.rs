@@ -12,6 +12,7 @@ mod bench_replay;
 mod bench_signals;
 mod bench_store;
 mod config;
+mod data_dir_lock;
 mod demo;
 mod distributed;
 mod process;
@@ -68,7 +69,7 @@ enum Command {
     /// nothing.
     Signals(SignalsCommandArgs),
     /// Rebuild aggregates from the embedded log, with a progress bar. Without --from: empty the
-    /// store and process the whole log (run while the server is stopped). With --from: re-process,
+    /// store and process the whole log (refused while `ods run` uses the data directory). With --from: re-process,
     /// in one transaction, every notification with a record at or after that point (may run
     /// while `ods run` serves).
     Replay(ReplayArgs),

@@ -81,6 +81,15 @@ fn require_log(config: &Config) -> Result<()> {
 /// `ods replay`: clears the store and rebuilds every aggregate from the log.
 pub async fn replay(config: &Config) -> Result<()> {
     require_log(config)?;
+    // emptying the store under a running server would show it half rebuilt
+    let _lock =
+        crate::data_dir_lock::DataDirLock::acquire(&config.data_dir)?.map_err(|holder| {
+            anyhow::anyhow!(
+            "`ods run` is running on {} ({holder}): stop it first, or use `ods replay --from 0`, \
+             which re-processes every notification in one transaction while it runs",
+            config.data_dir.display()
+        )
+        })?;
     let lists = Arc::new(config.code_lists()?);
     let log = EmbeddedLog::open(&config.log_path(), 16)?;
     let store = Arc::new(EmbeddedStore::open(&config.store_path())?);

@@ -41,6 +41,13 @@ struct OpsState {
 pub async fn run(config: Config, demo: bool) -> Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let _lock =
+        crate::data_dir_lock::DataDirLock::acquire(&config.data_dir)?.map_err(|holder| {
+            anyhow::anyhow!(
+                "another `ods run` uses the data directory {}: {holder}",
+                config.data_dir.display()
+            )
+        })?;
     let lists = Arc::new(config.code_lists().context("loading code lists")?);
     let reference = Arc::new(config.reference_data()?);
     let key = config
