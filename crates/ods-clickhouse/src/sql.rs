@@ -264,6 +264,23 @@ pub fn position(db: &str, source: &str, partition: i32) -> Sql {
     sql
 }
 
+/// Next offsets of several partitions of a source. Rows: (`Int32` partition, `Int64` next
+/// offset), one per partition that has a position.
+pub fn positions(db: &str, source: &str, partitions: &[i32]) -> Sql {
+    let mut sql = Sql::new(format!(
+        "SELECT source_partition, max(next_offset) AS next_offset_ FROM {db}.positions \
+         WHERE source = ? AND source_partition IN ({}) GROUP BY source, source_partition",
+        vec!["?"; partitions.len().max(1)].join(", ")
+    ));
+    sql.binds.push(Value::Str(source.to_string()));
+    if partitions.is_empty() {
+        sql.binds.push(Value::Int(-1));
+    }
+    sql.binds
+        .extend(partitions.iter().map(|p| Value::Int(i64::from(*p))));
+    sql
+}
+
 /// Number of counted notifications. Rows: one `UInt64`.
 pub fn counted_total(db: &str) -> Sql {
     Sql::new(format!(

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use clickhouse::{Client, Row};
 use ods_log::LogRecord;
-use ods_processor::{Contribution, Decision, NotificationState, Processor};
+use ods_processor::{Assessed, Contribution, Decision, NotificationState, Processor, StoredForms};
 use ods_store::{
     AnalyticsStore, AuditEntry, BatchOutputs, BatchStats, CellKey, CountQuery, NotificationView,
     Outlet, ReporterActivity, SignalRecord, SignalStatus, StoreError, Totals,
@@ -255,19 +255,22 @@ impl ClickHouseStore {
         Ok(rows.into_iter().next().map(to_i64).unwrap_or(0))
     }
 
-    /// The stored states of these notifications, one query per `max_ids_per_query` ids.
+    /// The stored states of these notifications, one query per `max_ids_per_query` ids (the
+    /// queries run at the same time).
     async fn load_states(
         &self,
         ids: &[String],
     ) -> Result<HashMap<String, NotificationState>, ClickHouseError> {
         let mut states = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(self.max_ids_per_query) {
-            let rows: Vec<StateRow> = self
-                .fetch_all(
+        let chunks =
+            futures_util::future::try_join_all(ids.chunks(self.max_ids_per_query).map(|chunk| {
+                self.fetch_all::<StateRow>(
                     "loading notification states",
                     sql::load_states(&self.database, chunk),
                 )
-                .await?;
+            }))
+            .await?;
+        for rows in chunks {
             for row in rows {
                 let state =
                     serde_json::from_str(&row.state).map_err(|e| ClickHouseError::Unexpected {
@@ -289,19 +292,20 @@ impl ClickHouseStore {
         records: &[LogRecord],
         crash: Option<CrashPoint>,
     ) -> Result<BatchStats, ClickHouseError> {
+        let assessed = ods_store::assess(processor, source, partition, records, Utc::now());
         let mut stats = self
-            .apply_partitions_until(source, processor, &[(partition, records)], crash)
+            .apply_partitions_until(source, processor, &[(partition, assessed)], crash)
             .await?;
         Ok(stats.pop().map(|(_, s)| s).unwrap_or_default())
     }
 
-    /// [`AnalyticsStore::apply_batches`]: the records of several partitions decided together
+    /// [`AnalyticsStore::apply_assessed`]: the records of several partitions decided together
     /// and written with one insert per table, positions last; stopping at `crash` when given.
     pub async fn apply_partitions_until(
         &self,
         source: &str,
         processor: &Processor,
-        batches: &[(i32, &[LogRecord])],
+        batches: &[(i32, Vec<Assessed>)],
         crash: Option<CrashPoint>,
     ) -> Result<Vec<(i32, BatchStats)>, ClickHouseError> {
         let span = tracing::info_span!(
@@ -319,38 +323,30 @@ impl ClickHouseStore {
         &self,
         source: &str,
         processor: &Processor,
-        batches: &[(i32, &[LogRecord])],
+        batches: &[(i32, Vec<Assessed>)],
         crash: Option<CrashPoint>,
     ) -> Result<Vec<(i32, BatchStats)>, ClickHouseError> {
-        let now = Utc::now();
-        let now_ms = now.timestamp_millis();
+        let now_ms = Utc::now().timestamp_millis();
         // per partition: its stats (from the stored position) and the records not yet applied
-        let mut parts: Vec<(i32, BatchStats, Vec<&LogRecord>)> = Vec::with_capacity(batches.len());
+        let partitions: Vec<i32> = batches.iter().map(|(partition, _)| *partition).collect();
+        let starts = self.positions_of(source, &partitions).await?;
+        let mut parts: Vec<(i32, BatchStats, Vec<&Assessed>)> = Vec::with_capacity(batches.len());
         for (partition, records) in batches {
-            let start = self.position_of(source, *partition).await?;
-            let todo: Vec<&LogRecord> = records.iter().filter(|r| r.offset >= start).collect();
+            let partition = *partition;
+            let start = starts.get(&partition).copied().unwrap_or(0);
+            let todo: Vec<&Assessed> = records.iter().filter(|r| r.offset() >= start).collect();
             let stats = BatchStats {
                 next_offset: start,
                 ..BatchStats::default()
             };
-            parts.push((*partition, stats, todo));
+            parts.push((partition, stats, todo));
         }
         if parts.iter().all(|(_, _, todo)| todo.is_empty()) {
             return Ok(parts.into_iter().map(|(p, s, _)| (p, s)).collect());
         }
-        let decoded: Vec<Vec<_>> = parts
+        let mut ids: Vec<String> = parts
             .iter()
-            .map(|(partition, _, todo)| {
-                todo.iter()
-                    .map(|r| processor.decode(source, *partition, r.offset, &r.payload, now))
-                    .collect()
-            })
-            .collect();
-        let mut ids: Vec<String> = decoded
-            .iter()
-            .flatten()
-            .filter_map(|d| d.as_ref().ok())
-            .filter_map(|e| e.notification_id().map(|id| id.to_string()))
+            .flat_map(|(_, _, todo)| todo.iter().filter_map(|r| r.notification_id()))
             .collect();
         ids.sort();
         ids.dedup();
@@ -360,21 +356,16 @@ impl ClickHouseStore {
         let mut rows = BatchRows::default();
         let mut outputs = BatchOutputs::default();
         let wants_validated = self.outlet.as_ref().is_some_and(|o| o.wants_validated());
-        for ((partition, stats, todo), events) in parts.iter_mut().zip(decoded) {
-            let partition = *partition;
-            for (record, event) in todo.iter().zip(events) {
+        let mut positions: Vec<PositionRow> = Vec::with_capacity(parts.len());
+        let mut applied: Vec<(i32, BatchStats)> = Vec::with_capacity(parts.len());
+        for (partition, mut stats, todo) in parts {
+            let has_records = !todo.is_empty();
+            for record in todo {
                 stats.records += 1;
-                let offset = record.offset;
-                let (subject, decision) = match event {
-                    Err(dead) => (None, Decision::DeadLetter(dead)),
-                    Ok(event) => {
-                        let id = event.notification_id().map(|id| id.to_string());
-                        let previous = id.as_ref().and_then(|id| states.get(id));
-                        let decision =
-                            processor.decide(previous, &event, partition, offset, &record.payload);
-                        (id.map(|id| (id, event.reporter().to_string())), decision)
-                    }
-                };
+                let offset = record.offset();
+                let subject = record.subject();
+                let previous = subject.as_ref().and_then(|(id, _)| states.get(id));
+                let decision = processor.decide_assessed(previous, record);
                 let new_state = rows.add(
                     source,
                     partition,
@@ -382,7 +373,7 @@ impl ClickHouseStore {
                     now_ms,
                     subject.as_ref(),
                     &decision,
-                    stats,
+                    &mut stats,
                 )?;
                 if let Some((id, state)) = new_state {
                     states.insert(id, state);
@@ -399,6 +390,15 @@ impl ClickHouseStore {
                 }
                 stats.next_offset = offset + 1;
             }
+            if has_records {
+                positions.push(PositionRow {
+                    source: source.to_string(),
+                    source_partition: partition,
+                    next_offset: stats.next_offset,
+                    updated_at_ms: now_ms,
+                });
+            }
+            applied.push((partition, stats));
         }
         // the outlet first: a stored decision has always been emitted (see `Outlet`)
         if let Some(outlet) = &self.outlet {
@@ -409,32 +409,40 @@ impl ClickHouseStore {
                     .map_err(ClickHouseError::Outlet)?;
             }
         }
-        // derived rows first, states last, positions after all data (see the crate docs)
-        self.writer.insert(&rows.contributions).await?;
-        self.writer.insert(&rows.rejections).await?;
-        self.writer.insert(&rows.zero_reports).await?;
-        self.writer.insert(&rows.dead_letters).await?;
+        // derived rows first (independent of each other, so sent together), states last,
+        // positions after all data (see the crate docs)
+        tokio::try_join!(
+            self.writer.insert(&rows.contributions),
+            self.writer.insert(&rows.rejections),
+            self.writer.insert(&rows.zero_reports),
+            self.writer.insert(&rows.dead_letters),
+        )?;
         if crash != Some(CrashPoint::BeforeStates) {
             self.writer.insert(&rows.notifications).await?;
             if crash != Some(CrashPoint::BeforePosition) {
-                let positions: Vec<PositionRow> = parts
-                    .iter()
-                    .filter(|(_, _, todo)| !todo.is_empty())
-                    .map(|(partition, stats, _)| PositionRow {
-                        source: source.to_string(),
-                        source_partition: *partition,
-                        next_offset: stats.next_offset,
-                        updated_at_ms: now_ms,
-                    })
-                    .collect();
                 self.writer.insert(&positions).await?;
             }
         }
         tracing::debug!(
-            records = parts.iter().map(|(_, s, _)| s.records).sum::<usize>(),
+            records = applied.iter().map(|(_, s)| s.records).sum::<usize>(),
             "clickhouse batch written"
         );
-        Ok(parts.into_iter().map(|(p, s, _)| (p, s)).collect())
+        Ok(applied)
+    }
+
+    /// The next offsets of `partitions` of `source` (absent: never processed), in one query.
+    async fn positions_of(
+        &self,
+        source: &str,
+        partitions: &[i32],
+    ) -> Result<HashMap<i32, i64>, ClickHouseError> {
+        let rows: Vec<(i32, i64)> = self
+            .fetch_all(
+                "reading the positions",
+                sql::positions(&self.database, source, partitions),
+            )
+            .await?;
+        Ok(rows.into_iter().collect())
     }
 
     async fn position_of(&self, source: &str, partition: i32) -> Result<i64, ClickHouseError> {
@@ -559,6 +567,7 @@ impl BatchRows {
         let state_row = |id: &str,
                          reporter: &str,
                          state: &NotificationState,
+                         stored: &StoredForms,
                          validated: String|
          -> Result<NotificationRow, ClickHouseError> {
             Ok(NotificationRow {
@@ -566,10 +575,7 @@ impl BatchRows {
                 version: state.version,
                 status: state.status.as_str().to_string(),
                 reporter: reporter.to_string(),
-                state: serde_json::to_string(state).map_err(|e| ClickHouseError::Unexpected {
-                    what: format!("state of notification {id}"),
-                    reason: e.to_string(),
-                })?,
+                state: stored.state_json.clone(),
                 validated_avro_hex: validated,
                 source_partition: partition,
                 source_offset: offset,
@@ -581,28 +587,35 @@ impl BatchRows {
                 state,
                 add,
                 validated,
+                stored,
                 ..
             } => {
                 let id = &validated.notification_id;
-                let bytes = ods_wire::encode_record(validated.as_ref()).map_err(|e| {
-                    ClickHouseError::Unexpected {
-                        what: format!("validated record of {id}"),
-                        reason: e.to_string(),
-                    }
-                })?;
+                let bytes =
+                    stored
+                        .validated_avro
+                        .as_deref()
+                        .map_err(|e| ClickHouseError::Unexpected {
+                            what: format!("validated record of {id}"),
+                            reason: e.clone(),
+                        })?;
                 self.contributions
                     .push(contribution_row(id, Some(add), partition, offset));
                 self.notifications.push(state_row(
                     id,
                     &validated.reporter_pseudonym,
                     state,
+                    stored,
                     hex::encode(bytes),
                 )?);
                 stats.validated += 1;
                 Ok(Some((id.clone(), state.clone())))
             }
             Decision::Reject {
-                state, rejection, ..
+                state,
+                rejection,
+                stored,
+                ..
             } => {
                 let id = rejection.notification_id.clone().unwrap_or_default();
                 self.contributions
@@ -611,6 +624,7 @@ impl BatchRows {
                     &id,
                     &rejection.reporter_pseudonym,
                     state,
+                    stored,
                     String::new(),
                 )?);
                 self.rejections.push(RejectionRow {
@@ -625,14 +639,19 @@ impl BatchRows {
                 stats.count_rejection(rejection);
                 Ok(Some((id, state.clone())))
             }
-            Decision::Withdraw { state, .. } => {
+            Decision::Withdraw { state, stored, .. } => {
                 stats.withdrawn += 1;
                 match subject {
                     Some((id, reporter)) => {
                         self.contributions
                             .push(contribution_row(id, None, partition, offset));
-                        self.notifications
-                            .push(state_row(id, reporter, state, String::new())?);
+                        self.notifications.push(state_row(
+                            id,
+                            reporter,
+                            state,
+                            stored,
+                            String::new(),
+                        )?);
                         Ok(Some((id.clone(), state.clone())))
                     }
                     None => Ok(None),
@@ -680,28 +699,14 @@ impl AnalyticsStore for ClickHouseStore {
         "clickhouse"
     }
 
-    async fn apply_batch(
-        &self,
-        source: &str,
-        partition: i32,
-        processor: &Processor,
-        records: Vec<LogRecord>,
-    ) -> Result<BatchStats, StoreError> {
-        Ok(self
-            .apply_batch_until(source, partition, processor, &records, None)
-            .await?)
-    }
-
-    async fn apply_batches(
+    async fn apply_assessed(
         &self,
         source: &str,
         processor: &Processor,
-        batches: Vec<(i32, Vec<LogRecord>)>,
+        batches: ods_store::AssessedBatches,
     ) -> Result<Vec<(i32, BatchStats)>, StoreError> {
-        let borrowed: Vec<(i32, &[LogRecord])> =
-            batches.iter().map(|(p, r)| (*p, r.as_slice())).collect();
         Ok(self
-            .apply_partitions_until(source, processor, &borrowed, None)
+            .apply_partitions_until(source, processor, &batches, None)
             .await?)
     }
 

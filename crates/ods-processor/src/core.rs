@@ -58,6 +58,18 @@ pub struct NotificationState {
     pub counted: Option<Contribution>,
 }
 
+/// The forms in which both stores keep a decision's results: the new state as JSON and the
+/// enriched record as Avro. They depend on the record alone, so they are made when the record
+/// is assessed, off the store's critical path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredForms {
+    /// The new [`NotificationState`] as JSON.
+    pub state_json: String,
+    /// The [`NotificationValidated`] record as Avro datum bytes (empty when there is none); an
+    /// encoding failure is kept as its message, for the store to report.
+    pub validated_avro: Result<Vec<u8>, String>,
+}
+
 /// What to do with one record.
 // Decisions are made and applied one at a time, never collected, so the size difference between
 // variants costs nothing worth an extra allocation per record.
@@ -75,6 +87,8 @@ pub enum Decision {
         add: Contribution,
         /// The enriched record for the store and `ods.validated.v1`.
         validated: Box<NotificationValidated>,
+        /// The stored forms of `state` and `validated`.
+        stored: StoredForms,
     },
     /// A version that breaks a rule: retract what the notification contributed, record why.
     Reject {
@@ -84,6 +98,8 @@ pub enum Decision {
         retract: Option<Contribution>,
         /// The rejection for the store, the reporter and `ods.rejections.v1`.
         rejection: Box<NotificationRejected>,
+        /// The stored form of `state`.
+        stored: StoredForms,
     },
     /// A withdrawal: retract, final.
     Withdraw {
@@ -91,6 +107,8 @@ pub enum Decision {
         state: NotificationState,
         /// Contribution to take away.
         retract: Option<Contribution>,
+        /// The stored form of `state`.
+        stored: StoredForms,
     },
     /// A zero report for one reporter and month (idempotent by (reporter, period)).
     ZeroReport {
@@ -163,7 +181,31 @@ impl Processor {
         })
     }
 
-    /// Decides what a decoded event does, given the stored state of its notification.
+    /// Decodes and judges one record on its own: the code lists, the rules and the enrichment,
+    /// everything that does not depend on the stored state of its notification. Assessing needs
+    /// no store, so a runner can assess the next batch while the store writes the previous one;
+    /// [`Processor::decide_assessed`] completes the decision once the state is known.
+    pub fn assess(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        payload: &[u8],
+        now: DateTime<Utc>,
+    ) -> Assessed {
+        let outcome = match self.decode(topic, partition, offset, payload, now) {
+            Err(dead) => Outcome::Undecodable(dead),
+            Ok(event) => {
+                let verdict = self.verdict(&event, partition, offset, payload);
+                decoded(event, verdict)
+            }
+        };
+        Assessed { offset, outcome }
+    }
+
+    /// Decides what a decoded event does, given the stored state of its notification (assesses
+    /// and decides in one step; [`Processor::assess`] and [`Processor::decide_assessed`] split
+    /// the two).
     pub fn decide(
         &self,
         previous: Option<&NotificationState>,
@@ -172,73 +214,121 @@ impl Processor {
         offset: i64,
         original_payload: &[u8],
     ) -> Decision {
-        match event {
-            Event::ZeroReport(z) => Decision::ZeroReport {
+        let verdict = self.verdict(event, partition, offset, original_payload);
+        self.decide_assessed(
+            previous,
+            &Assessed {
+                offset,
+                outcome: decoded(event.clone(), verdict),
+            },
+        )
+    }
+
+    /// Completes the decision of an assessed record with the stored state of its notification
+    /// (`None` when it has none): versions, withdrawals and what to retract. The assessment is
+    /// only read, so a batch that failed can be decided again from the same assessments.
+    pub fn decide_assessed(
+        &self,
+        previous: Option<&NotificationState>,
+        assessed: &Assessed,
+    ) -> Decision {
+        let (event, verdict, stored) = match &assessed.outcome {
+            Outcome::Undecodable(dead) => return Decision::DeadLetter(dead.clone()),
+            Outcome::Decoded {
+                event,
+                verdict,
+                stored,
+            } => (event, verdict, stored),
+        };
+        if let Event::ZeroReport(z) = event {
+            return Decision::ZeroReport {
                 reporter: z.reporter.to_string(),
                 service: z.affiliation.label().to_string(),
                 period: z.period,
-            },
-            Event::Filed(_) | Event::Amended(_) | Event::Withdrawn(_) => {
-                let version = event.version();
-                if let Some(prev) = previous {
-                    if prev.status == Status::Withdrawn {
-                        return Decision::Skip {
-                            reason: "withdrawn",
-                        };
-                    }
-                    if prev.version >= version {
-                        return Decision::Skip {
-                            reason: "stale_version",
-                        };
-                    }
-                }
-                let retract = previous.and_then(|p| p.counted.clone());
-                match event {
-                    Event::Withdrawn(_) => Decision::Withdraw {
-                        state: NotificationState {
-                            version,
-                            status: Status::Withdrawn,
-                            counted: None,
-                        },
-                        retract,
-                    },
-                    Event::Filed(f) => self.judge(
-                        version,
-                        retract,
-                        event,
-                        &f.notification,
-                        f.notified_at,
-                        f.notified_at,
-                        (partition, offset, original_payload),
-                    ),
-                    Event::Amended(a) => self.judge(
-                        version,
-                        retract,
-                        event,
-                        &a.notification,
-                        a.notified_at,
-                        a.amended_at,
-                        (partition, offset, original_payload),
-                    ),
-                    Event::ZeroReport(_) => Decision::Skip {
-                        reason: "unreachable",
-                    },
-                }
+            };
+        }
+        let version = event.version();
+        if let Some(prev) = previous {
+            if prev.status == Status::Withdrawn {
+                return Decision::Skip {
+                    reason: "withdrawn",
+                };
             }
+            if prev.version >= version {
+                return Decision::Skip {
+                    reason: "stale_version",
+                };
+            }
+        }
+        let retract = previous.and_then(|p| p.counted.clone());
+        let (Some(state), Some(stored)) = (new_state(event, verdict.as_ref()), stored) else {
+            // a filing or amendment always has a verdict
+            return Decision::Skip {
+                reason: "unreachable",
+            };
+        };
+        let stored = stored.clone();
+        match (event, verdict) {
+            (Event::Withdrawn(_), _) => Decision::Withdraw {
+                state,
+                retract,
+                stored,
+            },
+            (_, Some(Verdict::Counts { add, validated })) => Decision::Count {
+                state,
+                retract,
+                add: add.clone(),
+                validated: validated.clone(),
+                stored,
+            },
+            (_, Some(Verdict::Rejected(rejection))) => Decision::Reject {
+                state,
+                retract,
+                rejection: rejection.clone(),
+                stored,
+            },
+            (_, None) => Decision::Skip {
+                reason: "unreachable",
+            },
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// The verdict on a filing's or amendment's content; `None` for other events.
+    fn verdict(
+        &self,
+        event: &Event,
+        partition: i32,
+        offset: i64,
+        payload: &[u8],
+    ) -> Option<Verdict> {
+        match event {
+            Event::Filed(f) => Some(self.judge(
+                event,
+                &f.notification,
+                f.notified_at,
+                f.notified_at,
+                (partition, offset, payload),
+            )),
+            Event::Amended(a) => Some(self.judge(
+                event,
+                &a.notification,
+                a.notified_at,
+                a.amended_at,
+                (partition, offset, payload),
+            )),
+            Event::Withdrawn(_) | Event::ZeroReport(_) => None,
+        }
+    }
+
     fn judge(
         &self,
-        version: u32,
-        retract: Option<Contribution>,
         event: &Event,
         notification: &Notification,
         notified_at: DateTime<Utc>,
         changed_at: DateTime<Utc>,
         (partition, offset, payload): (i32, i64, &[u8]),
-    ) -> Decision {
+    ) -> Verdict {
+        let version = event.version();
         let period = Period::of(notified_at.date_naive());
         let body = serde_json::to_value(notification).unwrap_or(serde_json::Value::Null);
         let verdict =
@@ -276,38 +366,125 @@ impl Processor {
                     source_partition: partition,
                     source_offset: offset,
                 };
-                Decision::Count {
-                    state: NotificationState {
-                        version,
-                        status: Status::Validated,
-                        counted: Some(add.clone()),
-                    },
-                    retract,
+                Verdict::Counts {
                     add,
                     validated: Box::new(validated),
                 }
             }
-            Err(violations) => Decision::Reject {
-                state: NotificationState {
-                    version,
-                    status: Status::Rejected,
-                    counted: None,
-                },
-                retract,
-                rejection: Box::new(NotificationRejected {
-                    notification_id,
-                    version: i32::try_from(version).unwrap_or(i32::MAX),
-                    reporter_pseudonym: reporter,
-                    reasons: reasons(&violations),
-                    original_schema_id: ods_wire::unframe(payload)
-                        .map(|(id, _)| id.0 as i32)
-                        .unwrap_or(-1),
-                    original_payload: payload.to_vec(),
-                    source_partition: partition,
-                    source_offset: offset,
-                    rejected_at: changed_at.timestamp_millis(),
-                }),
-            },
+            Err(violations) => Verdict::Rejected(Box::new(NotificationRejected {
+                notification_id,
+                version: i32::try_from(version).unwrap_or(i32::MAX),
+                reporter_pseudonym: reporter,
+                reasons: reasons(&violations),
+                original_schema_id: ods_wire::unframe(payload)
+                    .map(|(id, _)| id.0 as i32)
+                    .unwrap_or(-1),
+                original_payload: payload.to_vec(),
+                source_partition: partition,
+                source_offset: offset,
+                rejected_at: changed_at.timestamp_millis(),
+            })),
+        }
+    }
+}
+
+/// A record decoded and judged on its own ([`Processor::assess`]), waiting for the stored state
+/// of its notification ([`Processor::decide_assessed`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assessed {
+    offset: i64,
+    outcome: Outcome,
+}
+
+// Almost every record is decoded and has a verdict: the large variants are the common case, so
+// boxing them would only add an allocation per record.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+enum Outcome {
+    Undecodable(Box<DeadLetter>),
+    Decoded {
+        event: Event,
+        verdict: Option<Verdict>,
+        /// For a record about a notification: the stored forms of what it would make of it.
+        stored: Option<StoredForms>,
+    },
+}
+
+/// A decoded record's outcome, with the stored forms of its state and record made now.
+fn decoded(event: Event, verdict: Option<Verdict>) -> Outcome {
+    let stored = new_state(&event, verdict.as_ref()).map(|state| StoredForms {
+        state_json: serde_json::to_string(&state).unwrap_or_default(),
+        validated_avro: match &verdict {
+            Some(Verdict::Counts { validated, .. }) => {
+                ods_wire::encode_record(validated.as_ref()).map_err(|e| e.to_string())
+            }
+            _ => Ok(Vec::new()),
+        },
+    });
+    Outcome::Decoded {
+        event,
+        verdict,
+        stored,
+    }
+}
+
+/// The state a notification has after this record, when the record is not skipped (`None` for
+/// a zero report, or a filing or amendment without a verdict).
+fn new_state(event: &Event, verdict: Option<&Verdict>) -> Option<NotificationState> {
+    let version = event.version();
+    match (event, verdict) {
+        (Event::ZeroReport(_), _) => None,
+        (Event::Withdrawn(_), _) => Some(NotificationState {
+            version,
+            status: Status::Withdrawn,
+            counted: None,
+        }),
+        (_, Some(Verdict::Counts { add, .. })) => Some(NotificationState {
+            version,
+            status: Status::Validated,
+            counted: Some(add.clone()),
+        }),
+        (_, Some(Verdict::Rejected(_))) => Some(NotificationState {
+            version,
+            status: Status::Rejected,
+            counted: None,
+        }),
+        (_, None) => None,
+    }
+}
+
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+enum Verdict {
+    Counts {
+        add: Contribution,
+        validated: Box<NotificationValidated>,
+    },
+    Rejected(Box<NotificationRejected>),
+}
+
+impl Assessed {
+    /// The record's offset in its partition.
+    pub fn offset(&self) -> i64 {
+        self.offset
+    }
+
+    /// The notification the record is about (`None` for a zero report or undecodable bytes).
+    pub fn notification_id(&self) -> Option<String> {
+        match &self.outcome {
+            Outcome::Decoded { event, .. } => event.notification_id().map(|id| id.to_string()),
+            Outcome::Undecodable(_) => None,
+        }
+    }
+
+    /// The notification and the pseudonym of the reporter of this version, for a record about
+    /// a notification.
+    pub fn subject(&self) -> Option<(String, String)> {
+        match &self.outcome {
+            Outcome::Decoded { event, .. } => event
+                .notification_id()
+                .map(|id| (id.to_string(), event.reporter().to_string())),
+            Outcome::Undecodable(_) => None,
         }
     }
 }

@@ -22,5 +22,5 @@
 mod core;
 mod keys;
 
-pub use crate::core::{Decision, NotificationState, Processor, Status};
+pub use crate::core::{Assessed, Decision, NotificationState, Processor, Status, StoredForms};
 pub use keys::{Contribution, CountKey};

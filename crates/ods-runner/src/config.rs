@@ -23,7 +23,10 @@ pub const VALIDATED_TOPIC: &str = "ods.validated.v1";
 pub struct ProcessorConfig {
     /// Consumer group of `ods process`; default `ods-processor`.
     pub group_id: String,
-    /// Most records per batch (per poll round, over all owned partitions); default 2,000.
+    /// Most records per batch (per poll round, over all owned partitions); default 10,000. A
+    /// round is handed to the store as soon as nothing more is waiting and the store is idle,
+    /// so rounds only grow this large while the store is busy (larger rounds mean fewer, larger
+    /// transactions and inserts).
     pub batch_max_records: usize,
     /// Longest wait to fill a batch, in milliseconds; default 200.
     pub batch_max_wait_ms: u64,
@@ -48,7 +51,7 @@ impl Default for ProcessorConfig {
     fn default() -> Self {
         ProcessorConfig {
             group_id: DEFAULT_GROUP_ID.to_string(),
-            batch_max_records: 2000,
+            batch_max_records: 10_000,
             batch_max_wait_ms: 200,
             rejections_topic: REJECTIONS_TOPIC.to_string(),
             dead_letter_topic: DEAD_LETTER_TOPIC.to_string(),
@@ -89,7 +92,7 @@ impl ProcessorConfig {
             return invalid("group_id", "the consumer group name is empty");
         }
         if self.batch_max_records == 0 {
-            return invalid("batch_max_records", "must be at least 1 (default 2000)");
+            return invalid("batch_max_records", "must be at least 1 (default 10000)");
         }
         if self.batch_max_wait_ms == 0 || self.batch_max_wait_ms > 60_000 {
             return invalid(

@@ -14,17 +14,24 @@
 //!   assigns the partition *at that offset* (inside the rebalance callback, before any fetch).
 //!   A partition the store has never seen starts at the beginning of the log. The group's
 //!   committed offsets are not used to decide where to start.
-//! * **Batches are applied on the polling thread.** Rebalance callbacks run inside `poll`, so
-//!   when a partition is revoked no batch of it is being applied; records of a revoked (or
-//!   re-assigned) partition that were polled but not yet applied are dropped, and the new owner
-//!   starts from the store's position. Rebalancing is eager (`range,roundrobin`, classic
-//!   protocol): every assignment re-places *all* owned partitions at their stored positions,
-//!   so nothing polled and dropped is lost.
-//! * **A failed batch is retried, never skipped**: a poll round (the records of all polled
-//!   partitions, applied in one store call: one transaction or one insert per table) is retried
-//!   until it succeeds; nothing is polled meanwhile. If that outlasts `max.poll.interval.ms`,
-//!   the member leaves the group and its partitions move to another member, which starts from
-//!   the same stored positions.
+//! * **Two stages, one round in flight.** The polling thread polls a round (the records of all
+//!   polled partitions) and assesses it ([`Processor::assess`]: decoding, code lists, rules,
+//!   enrichment; nothing that depends on stored state); the applier thread decides and applies
+//!   rounds in the order they were polled, one store call per round (one transaction or one
+//!   insert per table). The polling thread hands a round over only when the applier has taken
+//!   the previous one, so while round *n* is written, round *n + 1* is polled and assessed.
+//! * **No round is in flight during a rebalance.** Rebalance callbacks run inside `poll` on the
+//!   polling thread, and both wait until the applier has finished every round handed to it
+//!   before they read positions or let partitions go: when a partition is revoked no batch of
+//!   it is being applied, and an assignment reads positions that include every applied round.
+//!   Records of a revoked (or re-assigned) partition that were polled but not handed over are
+//!   dropped, and the new owner starts from the store's position. Rebalancing is eager
+//!   (`range,roundrobin`, classic protocol): every assignment re-places *all* owned partitions
+//!   at their stored positions, so nothing polled and dropped is lost.
+//! * **A failed round is retried, never skipped**: the applier retries it until it succeeds;
+//!   the polling thread, waiting to hand over the next round, polls nothing meanwhile. If that
+//!   outlasts `max.poll.interval.ms`, the member leaves the group and its partitions move to
+//!   another member, which starts from the same stored positions.
 //! * **Undecodable records** are decided as dead letters (stored, and sent to the dead-letter
 //!   topic) and never stop a partition.
 //! * Offsets are also committed to the group (`enable.auto.offset.store=false`; an offset is
@@ -39,18 +46,18 @@
 //! a notification's versions is the order of one partition (all share its id as key).
 //!
 //! # Shutdown
-//! [`KafkaRunner::stop`] lets the current batch finish, commits the stored offsets and leaves the
-//! group (the revocation runs on the runner's thread).
+//! [`KafkaRunner::stop`] stops polling, lets the applier finish the rounds handed to it, commits
+//! the stored offsets and leaves the group (the revocation runs on the polling thread).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ods_kafka::KafkaConfig;
-use ods_log::LogRecord;
-use ods_processor::Processor;
+use ods_processor::{Assessed, Processor};
 use ods_store::AnalyticsStore;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
@@ -74,6 +81,9 @@ pub const RUNNER_MANAGED_PROPERTIES: &[&str] = &[
     "partition.assignment.strategy",
     "group.protocol",
 ];
+
+/// How long a poll waits for more records once a round has some (see `Worker::poll_round`).
+const IDLE_STEP: Duration = Duration::from_millis(2);
 
 /// How often a position lookup is tried in the rebalance callback before falling back.
 const POSITION_ATTEMPTS: u32 = 5;
@@ -115,6 +125,50 @@ struct Shared {
     joined: AtomicBool,
     /// Epoch milliseconds of the last poll round (liveness).
     last_poll_ms: AtomicU64,
+    /// Rounds handed to the applier and not yet finished (applied, or given up at a stop).
+    in_flight: Mutex<usize>,
+    /// Signalled when `in_flight` drops.
+    round_finished: Condvar,
+}
+
+impl Shared {
+    fn new() -> Shared {
+        Shared {
+            stop: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
+            assigned: Mutex::new(BTreeSet::new()),
+            joined: AtomicBool::new(false),
+            last_poll_ms: AtomicU64::new(now_ms()),
+            in_flight: Mutex::new(0),
+            round_finished: Condvar::new(),
+        }
+    }
+
+    fn round_handed_over(&self) {
+        *lock(&self.in_flight) += 1;
+    }
+
+    fn round_finished(&self) {
+        let mut in_flight = lock(&self.in_flight);
+        *in_flight = in_flight.saturating_sub(1);
+        self.round_finished.notify_all();
+    }
+
+    /// Whether the applier has finished every round handed to it.
+    fn applier_idle(&self) -> bool {
+        *lock(&self.in_flight) == 0
+    }
+
+    /// Blocks until the applier has finished every round handed to it.
+    fn wait_for_applier(&self) {
+        let mut in_flight = lock(&self.in_flight);
+        while *in_flight > 0 {
+            in_flight = self
+                .round_finished
+                .wait(in_flight)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -178,6 +232,8 @@ impl RunnerContext {
     }
 
     fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
+        // positions must include every round already handed to the applier
+        self.shared.wait_for_applier();
         let partitions: Vec<(String, i32)> = tpl
             .elements()
             .iter()
@@ -219,6 +275,8 @@ impl RunnerContext {
     fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
         let revoked: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
         tracing::info!(partitions = ?revoked, "partitions revoked");
+        // no round of these partitions may still be written after they are let go
+        self.shared.wait_for_applier();
         // Commit what the store has confirmed before handing the partitions over.
         if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
             tracing::debug!(error = %e, "no offsets committed at revocation");
@@ -244,6 +302,7 @@ impl ConsumerContext for RunnerContext {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => self.revoke(consumer, tpl),
             other => {
                 tracing::error!(error = ?other, "rebalance error; giving up the assignment");
+                self.shared.wait_for_applier();
                 let _ = consumer.unassign();
                 lock(&self.shared.assigned).clear();
                 self.shared.generation.fetch_add(1, Ordering::AcqRel);
@@ -265,9 +324,9 @@ pub struct KafkaRunner {
     thread: Option<JoinHandle<()>>,
 }
 
-/// What the runner's thread needs.
+/// What the polling thread needs.
 struct Worker {
-    consumer: BaseConsumer<RunnerContext>,
+    consumer: Arc<BaseConsumer<RunnerContext>>,
     topic: String,
     source: String,
     store: Arc<dyn AnalyticsStore>,
@@ -278,6 +337,21 @@ struct Worker {
     max_records: usize,
     max_wait: Duration,
 }
+
+/// What the applier thread needs.
+struct Applier {
+    consumer: Arc<BaseConsumer<RunnerContext>>,
+    topic: String,
+    source: String,
+    store: Arc<dyn AnalyticsStore>,
+    processor: Arc<Processor>,
+    runtime: Handle,
+    shared: Arc<Shared>,
+    metrics: ProcessorMetrics,
+}
+
+/// One poll round, assessed, by partition and in log order.
+type Round = BTreeMap<i32, Vec<Assessed>>;
 
 impl KafkaRunner {
     /// Joins the group of `config.group_id` on `kafka.topic` and starts processing on a thread
@@ -308,13 +382,7 @@ impl KafkaRunner {
         let runtime = Handle::try_current().map_err(|_| {
             RunnerError::Task("the Kafka runner must be started inside a tokio runtime".into())
         })?;
-        let shared = Arc::new(Shared {
-            stop: AtomicBool::new(false),
-            generation: AtomicU64::new(0),
-            assigned: Mutex::new(BTreeSet::new()),
-            joined: AtomicBool::new(false),
-            last_poll_ms: AtomicU64::new(now_ms()),
-        });
+        let shared = Arc::new(Shared::new());
         let source = kafka_source(&kafka.topic);
         let context = RunnerContext {
             topic: kafka.topic.clone(),
@@ -337,7 +405,7 @@ impl KafkaRunner {
                 source,
             })?;
         let worker = Worker {
-            consumer,
+            consumer: Arc::new(consumer),
             topic: kafka.topic.clone(),
             source,
             store,
@@ -405,72 +473,147 @@ impl Worker {
         self.shared.generation.load(Ordering::Acquire)
     }
 
-    /// Polls until `max_records` records or `max_wait`; returns them by partition, in order,
-    /// all of the current generation (records polled before an assignment change are dropped).
-    fn poll_batch(&self) -> BTreeMap<i32, Vec<LogRecord>> {
-        let mut batch: BTreeMap<i32, Vec<LogRecord>> = BTreeMap::new();
+    /// Polls until `max_records` records or `max_wait` and assesses them; returns them by
+    /// partition, in order, all of the current generation (records polled before an assignment
+    /// change are dropped).
+    fn poll_round(&self) -> Round {
+        let mut round = Round::new();
         let mut count = 0usize;
         let mut generation = self.generation();
         let deadline = Instant::now() + self.max_wait;
+        let now = chrono::Utc::now();
         while count < self.max_records && !self.stopped() {
             let left = deadline.saturating_duration_since(Instant::now());
-            let polled = self.consumer.poll(left);
+            // once the round has records, poll in short steps: it is handed over as soon as
+            // nothing more is waiting and the applier is idle (a round grows only while the
+            // applier is busy anyway)
+            let step = if count > 0 { left.min(IDLE_STEP) } else { left };
+            let polled = self.consumer.poll(step);
             self.shared.last_poll_ms.store(now_ms(), Ordering::Release);
             if self.generation() != generation {
                 // a rebalance ran inside poll: the partitions may have moved or been re-placed
-                batch.clear();
+                round.clear();
                 count = 0;
                 generation = self.generation();
             }
             match polled {
                 Some(Ok(message)) => {
-                    if !lock(&self.shared.assigned).contains(&message.partition()) {
+                    let partition = message.partition();
+                    if !lock(&self.shared.assigned).contains(&partition) {
                         continue;
                     }
-                    batch
-                        .entry(message.partition())
+                    // a record without payload is assessed as a dead letter
+                    round
+                        .entry(partition)
                         .or_default()
-                        .push(LogRecord {
-                            topic: self.topic.clone(),
-                            offset: message.offset(),
-                            key: message
-                                .key()
-                                .map(|k| String::from_utf8_lossy(k).into_owned())
-                                .unwrap_or_default(),
-                            // a record without payload is decided as a dead letter
-                            payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-                            appended_at_ms: message.timestamp().to_millis().unwrap_or(0),
-                        });
+                        .push(self.processor.assess(
+                            &self.source,
+                            partition,
+                            message.offset(),
+                            message.payload().unwrap_or_default(),
+                            now,
+                        ));
                     count += 1;
                 }
                 Some(Err(e)) => {
                     tracing::warn!(error = %e, "consumer error; librdkafka retries");
                 }
+                None if count > 0 && self.shared.applier_idle() => break,
                 None => {}
             }
             if left.is_zero() {
                 break;
             }
         }
-        batch
+        round
     }
 
-    /// Applies one poll round (the records of every partition polled, in one store call),
-    /// retrying until it is applied or the runner stops. Returns whether it was applied.
-    fn apply(&self, batch: BTreeMap<i32, Vec<LogRecord>>) -> bool {
-        let records: usize = batch.values().map(Vec::len).sum();
+    fn run(self) {
+        let (rounds, received) = sync_channel::<Round>(0);
+        let applier = Applier {
+            consumer: self.consumer.clone(),
+            topic: self.topic.clone(),
+            source: self.source.clone(),
+            store: self.store.clone(),
+            processor: self.processor.clone(),
+            runtime: self.runtime.clone(),
+            shared: self.shared.clone(),
+            metrics: self.metrics.clone(),
+        };
+        let applier = match std::thread::Builder::new()
+            .name("ods-applier".into())
+            .spawn(move || applier.run(received))
+        {
+            Ok(handle) => Some(handle),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the applier thread; processor stops");
+                self.shared.stop.store(true, Ordering::Release);
+                None
+            }
+        };
+        while !self.stopped() {
+            let round = self.poll_round();
+            if round.is_empty() {
+                continue;
+            }
+            self.shared.round_handed_over();
+            // waits until the applier has taken the previous round
+            if rounds.send(round).is_err() {
+                // the applier gave up (stopped while a round kept failing)
+                self.shared.round_finished();
+                break;
+            }
+        }
+        // graceful: the applier finishes the rounds handed to it
+        drop(rounds);
+        if let Some(applier) = applier {
+            if applier.join().is_err() {
+                tracing::error!("applier thread panicked");
+            }
+        }
+        if let Err(e) = self.consumer.commit_consumer_state(CommitMode::Sync) {
+            tracing::debug!(error = %e, "no offsets committed at shutdown");
+        }
+        self.consumer.unsubscribe();
+        // serve the revocation so the group rebalances at once
+        let _ = self.consumer.poll(Duration::from_millis(100));
+        tracing::info!("processor stopped and left the group");
+    }
+}
+
+impl Applier {
+    fn stopped(&self) -> bool {
+        self.shared.stop.load(Ordering::Acquire)
+    }
+
+    /// Applies rounds in the order they arrive until the polling thread hangs up, or until a
+    /// stop while a round keeps failing.
+    fn run(self, rounds: Receiver<Round>) {
+        for round in rounds {
+            let applied = self.apply(round);
+            self.shared.round_finished();
+            if !applied {
+                break;
+            }
+        }
+    }
+
+    /// Applies one round (the records of every partition polled, in one store call), retrying
+    /// until it is applied or the runner stops. Returns whether it was applied.
+    fn apply(&self, round: Round) -> bool {
+        let records: usize = round.values().map(Vec::len).sum();
         let span = tracing::info_span!(
             "process_batch",
-            partitions = ?batch.keys().collect::<Vec<_>>(),
-            first_offsets = ?batch.values().filter_map(|r| r.first().map(|r| r.offset)).collect::<Vec<_>>(),
+            partitions = ?round.keys().collect::<Vec<_>>(),
+            first_offsets = ?round.values().filter_map(|r| r.first().map(Assessed::offset)).collect::<Vec<_>>(),
             records
         );
         let _entered = span.enter();
-        let batches: Vec<(i32, Vec<LogRecord>)> = batch.into_iter().collect();
+        let batches: ods_store::AssessedBatches = Arc::new(round.into_iter().collect());
         let mut failures = 0u32;
         loop {
             let started = Instant::now();
-            let result = self.runtime.block_on(self.store.apply_batches(
+            let result = self.runtime.block_on(self.store.apply_assessed(
                 &self.source,
                 &self.processor,
                 batches.clone(),
@@ -511,22 +654,5 @@ impl Worker {
                 }
             }
         }
-    }
-
-    fn run(self) {
-        while !self.stopped() {
-            let batch = self.poll_batch();
-            if !batch.is_empty() && !self.apply(batch) {
-                break;
-            }
-        }
-        // graceful: the last batch is applied; commit it and leave the group
-        if let Err(e) = self.consumer.commit_consumer_state(CommitMode::Sync) {
-            tracing::debug!(error = %e, "no offsets committed at shutdown");
-        }
-        self.consumer.unsubscribe();
-        // serve the revocation so the group rebalances at once
-        let _ = self.consumer.poll(Duration::from_millis(100));
-        tracing::info!("processor stopped and left the group");
     }
 }

@@ -161,6 +161,21 @@ impl ProcessorMetrics {
         self.assigned.set(lags.len() as i64);
     }
 
+    /// Records processed so far, over all outcomes (`ods_processor_events_total` summed).
+    pub fn events_processed(&self) -> u64 {
+        [
+            "validated",
+            "rejected",
+            "withdrawn",
+            "zero_report",
+            "skipped",
+            "dead_letter",
+        ]
+        .iter()
+        .map(|outcome| self.events.with_label_values(&[*outcome]).get())
+        .sum()
+    }
+
     /// Lag over all owned partitions.
     pub fn lag(&self) -> i64 {
         self.lag_total.get()

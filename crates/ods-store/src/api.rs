@@ -7,9 +7,11 @@
 //! SQLite calls on tokio's blocking pool (`spawn_blocking`). Use it as `Arc<dyn
 //! AnalyticsStore>`.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use ods_log::LogRecord;
-use ods_processor::Processor;
+use ods_processor::{Assessed, Processor};
 use ods_wire::records::{DeadLetter, NotificationRejected, NotificationValidated};
 use serde::Serialize;
 
@@ -17,6 +19,25 @@ use crate::disclosure::{self, Disclosed, ExactCell, Policy, Published};
 use crate::queries::{CellKey, CountQuery, Dimension, NotificationView, ReporterActivity, Summary};
 use crate::review::{AuditEntry, SignalRecord};
 use crate::store::{BatchStats, StoreError};
+
+/// Assessed records of several partitions of one source, each partition's in log order: what
+/// [`AnalyticsStore::apply_assessed`] applies. Shared, so a failed batch is retried from the
+/// same assessments without copying them.
+pub type AssessedBatches = Arc<Vec<(i32, Vec<Assessed>)>>;
+
+/// Assesses `records` of one partition of `source` ([`Processor::assess`]), in order.
+pub fn assess(
+    processor: &Processor,
+    source: &str,
+    partition: i32,
+    records: &[LogRecord],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<Assessed> {
+    records
+        .iter()
+        .map(|r| processor.assess(source, partition, r.offset, &r.payload, now))
+        .collect()
+}
 
 /// Pipeline totals before disclosure control (the scalar part of [`Summary`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -75,36 +96,55 @@ pub trait AnalyticsStore: Send + Sync {
     /// A short name for logs and metrics (`embedded`, `clickhouse`).
     fn backend(&self) -> &'static str;
 
-    /// Decides and applies `records` of one (source, partition), consecutive from its stored
-    /// position, and stores the new position. Idempotent: records before the stored position are
-    /// ignored, and applying a batch again (or after a crash part-way) changes no answer.
-    async fn apply_batch(
+    /// Decides and applies records of several partitions of one source, assessed beforehand
+    /// ([`Processor::assess`]) and consecutive per partition from its stored position, and
+    /// stores the new positions: one transaction (embedded) or one set of inserts (ClickHouse)
+    /// for a whole poll round. Idempotent: records before a stored position are ignored, and
+    /// applying a batch again (or after a crash part-way) changes no answer. Stats per
+    /// partition, in the given order.
+    ///
+    /// Assessing needs no store, so the Kafka runner assesses the next poll round while the
+    /// store applies this one.
+    async fn apply_assessed(
         &self,
         source: &str,
-        partition: i32,
         processor: &Processor,
-        records: Vec<LogRecord>,
-    ) -> Result<BatchStats, StoreError>;
+        batches: AssessedBatches,
+    ) -> Result<Vec<(i32, BatchStats)>, StoreError>;
 
-    /// [`AnalyticsStore::apply_batch`] for several partitions of one source at once: one
-    /// transaction (embedded) or one set of inserts (ClickHouse) for a whole poll round, with the
-    /// same guarantees per partition. Stats per partition, in the given order. The default applies
-    /// the partitions one by one.
+    /// [`AnalyticsStore::apply_assessed`] for log records of several partitions, assessed here.
     async fn apply_batches(
         &self,
         source: &str,
         processor: &Processor,
         batches: Vec<(i32, Vec<LogRecord>)>,
     ) -> Result<Vec<(i32, BatchStats)>, StoreError> {
-        let mut out = Vec::with_capacity(batches.len());
-        for (partition, records) in batches {
-            out.push((
-                partition,
-                self.apply_batch(source, partition, processor, records)
-                    .await?,
-            ));
-        }
-        Ok(out)
+        let now = chrono::Utc::now();
+        let assessed: Vec<(i32, Vec<Assessed>)> = batches
+            .into_iter()
+            .map(|(partition, records)| {
+                (
+                    partition,
+                    assess(processor, source, partition, &records, now),
+                )
+            })
+            .collect();
+        self.apply_assessed(source, processor, Arc::new(assessed))
+            .await
+    }
+
+    /// [`AnalyticsStore::apply_batches`] for one partition.
+    async fn apply_batch(
+        &self,
+        source: &str,
+        partition: i32,
+        processor: &Processor,
+        records: Vec<LogRecord>,
+    ) -> Result<BatchStats, StoreError> {
+        let mut applied = self
+            .apply_batches(source, processor, vec![(partition, records)])
+            .await?;
+        Ok(applied.pop().map(|(_, stats)| stats).unwrap_or_default())
     }
 
     /// The next offset to process for (source, partition); 0 when never processed.

@@ -244,15 +244,10 @@ impl EmbeddedStore {
         while next < until {
             let (records, scanned_to) = log.matching(next, until, page, &keep)?;
             for record in &records {
-                let dead = self.apply_record(
-                    &tx,
-                    source,
-                    partition,
-                    processor,
-                    record,
-                    now,
-                    &mut stats.applied,
-                )?;
+                let assessed =
+                    processor.assess(source, partition, record.offset, &record.payload, now);
+                let dead =
+                    self.apply_record(&tx, source, processor, &assessed, &mut stats.applied)?;
                 if !dead && record.offset < from {
                     // a record the decoder now reads: its old dead letter goes
                     cached_execute(

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use crate::review::{AuditEntry, SignalRecord, SignalStatus};
 use chrono::Utc;
 use ods_log::LogRecord;
-use ods_processor::{Contribution, Decision, NotificationState, Processor};
+use ods_processor::{Assessed, Contribution, Decision, NotificationState, Processor};
 use ods_wire::records::NotificationRejected;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
@@ -111,6 +111,60 @@ pub(crate) struct Inner {
     pub(crate) path: PathBuf,
     pub(crate) writer: Mutex<Connection>,
     pub(crate) reader: Mutex<Connection>,
+    /// Declared last: dropped (and its thread joined) after the connections are closed.
+    _checkpointer: Checkpointer,
+}
+
+/// How often the checkpointer copies committed WAL frames into the database file.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
+
+/// The writer's own automatic checkpoint, a fallback for when the checkpointer falls behind
+/// (in pages: 128 MB of WAL).
+const FALLBACK_AUTOCHECKPOINT_PAGES: i64 = 32_768;
+
+/// Copies committed WAL frames into the database file on a thread and connection of its own
+/// (`PRAGMA wal_checkpoint(PASSIVE)` every [`CHECKPOINT_INTERVAL`]), so the commits of the
+/// processor never do it themselves: SQLite's automatic checkpoint runs inside the commit that
+/// crosses the threshold, which made every few batches several times slower. A passive
+/// checkpoint never blocks the writer or the readers; what it cannot copy yet (frames a reader
+/// still needs) is copied by a later one. Durability is unchanged: a commit is in the WAL
+/// before it returns, whether or not it was checkpointed.
+struct Checkpointer {
+    stop: Option<std::sync::mpsc::SyncSender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(conn: Connection) -> std::io::Result<Checkpointer> {
+        let (stop, stopped) = std::sync::mpsc::sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("ods-store-checkpoint".into())
+            .spawn(move || {
+                // woken only by the hang-up at drop; every timeout is a checkpoint
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(CHECKPOINT_INTERVAL)
+                {
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        tracing::debug!(error = %e, "passive WAL checkpoint not done");
+                    }
+                }
+            })?;
+        Ok(Checkpointer {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        // hanging up wakes the thread, which ends
+        self.stop.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Positions per (source, partition). Data directories from before partitions kept one
@@ -232,10 +286,8 @@ impl EmbeddedStore {
             // last commits, but atomically (data and position together), so they are simply
             // processed again from the log. The store is derived data; the log is the record.
             conn.pragma_update(None, "synchronous", "NORMAL")?;
-            // Checkpoint every 32 MB of WAL instead of 4 MB: the aggregate pages are rewritten
-            // by almost every batch, and each checkpoint copies them once however often they
-            // changed since the last one.
-            conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
+            // Checkpoints are the checkpointer's job (see `Checkpointer`); this is the fallback.
+            conn.pragma_update(None, "wal_autocheckpoint", FALLBACK_AUTOCHECKPOINT_PAGES)?;
             conn.set_prepared_statement_cache_capacity(64);
             conn.busy_timeout(Duration::from_secs(10))?;
             Ok(conn)
@@ -265,11 +317,15 @@ impl EmbeddedStore {
             writer.execute_batch(MIGRATE_CHECKPOINTS).map_err(db)?;
         }
         let reader = open().map_err(db)?;
+        let checkpointer = Checkpointer::start(open().map_err(db)?).map_err(|e| {
+            StoreError::Task(format!("cannot start the WAL checkpointer thread: {e}"))
+        })?;
         Ok(EmbeddedStore {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
                 writer: Mutex::new(writer),
                 reader: Mutex::new(reader),
+                _checkpointer: checkpointer,
             }),
         })
     }
@@ -302,8 +358,10 @@ impl EmbeddedStore {
     /// Decides and applies `records` (consecutive, from the stored position of `source`) in one
     /// transaction together with the new position. Write transactions take the write lock at
     /// their start (`BEGIN IMMEDIATE`), so one that meets another writer (`ods replay --from`
-    /// in another process) waits up to the busy timeout instead of failing at its first write. Records before the stored position are
-    /// ignored, so a redelivered batch changes nothing. Blocking: call from a blocking context.
+    /// in another process) waits up to the busy timeout instead of failing at its first write.
+    /// Records before the stored position are ignored, so a redelivered batch changes nothing.
+    /// The records are assessed before the transaction begins. Blocking: call from a blocking
+    /// context.
     pub fn apply_batch(
         &self,
         source: &str,
@@ -311,13 +369,9 @@ impl EmbeddedStore {
         processor: &Processor,
         records: &[LogRecord],
     ) -> Result<BatchStats, StoreError> {
-        let mut conn = lock(&self.inner.writer);
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| self.db_error(e))?;
-        let stats = self.apply_in(&tx, source, partition, processor, records)?;
-        tx.commit().map_err(|e| self.db_error(e))?;
-        Ok(stats)
+        let assessed = crate::api::assess(processor, source, partition, records, Utc::now());
+        let mut applied = self.apply_assessed(source, processor, &[(partition, assessed)])?;
+        Ok(applied.pop().map(|(_, stats)| stats).unwrap_or_default())
     }
 
     /// [`EmbeddedStore::apply_batch`] for several partitions of one source in **one**
@@ -327,6 +381,27 @@ impl EmbeddedStore {
         source: &str,
         processor: &Processor,
         batches: &[(i32, Vec<LogRecord>)],
+    ) -> Result<Vec<(i32, BatchStats)>, StoreError> {
+        let now = Utc::now();
+        let assessed: Vec<(i32, Vec<Assessed>)> = batches
+            .iter()
+            .map(|(partition, records)| {
+                (
+                    *partition,
+                    crate::api::assess(processor, source, *partition, records, now),
+                )
+            })
+            .collect();
+        self.apply_assessed(source, processor, &assessed)
+    }
+
+    /// Decides and applies records assessed beforehand ([`Processor::assess`]), of several
+    /// partitions of one source, in one transaction with their new positions.
+    pub fn apply_assessed(
+        &self,
+        source: &str,
+        processor: &Processor,
+        batches: &[(i32, Vec<Assessed>)],
     ) -> Result<Vec<(i32, BatchStats)>, StoreError> {
         let mut conn = lock(&self.inner.writer);
         let tx = conn
@@ -343,14 +418,15 @@ impl EmbeddedStore {
         Ok(out)
     }
 
-    /// Decides and applies `records` of one partition inside `tx`, with the new position.
+    /// Decides and applies assessed `records` of one partition inside `tx`, with the new
+    /// position.
     fn apply_in(
         &self,
         tx: &Transaction<'_>,
         source: &str,
         partition: i32,
         processor: &Processor,
-        records: &[LogRecord],
+        records: &[Assessed],
     ) -> Result<BatchStats, StoreError> {
         let start: i64 = tx
             .prepare_cached(
@@ -366,10 +442,10 @@ impl EmbeddedStore {
             next_offset: start,
             ..BatchStats::default()
         };
-        let now = Utc::now();
-        for record in records.iter().filter(|r| r.offset >= start) {
-            self.apply_record(tx, source, partition, processor, record, now, &mut stats)?;
-            stats.next_offset = record.offset + 1;
+        for record in records.iter().filter(|r| r.offset() >= start) {
+            let offset = record.offset();
+            self.apply_record(tx, source, processor, record, &mut stats)?;
+            stats.next_offset = offset + 1;
         }
         cached_execute(
             tx,
@@ -381,48 +457,25 @@ impl EmbeddedStore {
         Ok(stats)
     }
 
-    /// Decodes, decides and applies one record inside `tx` (the position is the caller's);
+    /// Decides and applies one assessed record inside `tx` (the position is the caller's);
     /// returns whether it was undecodable (a dead letter).
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn apply_record(
         &self,
         tx: &Transaction<'_>,
         source: &str,
-        partition: i32,
         processor: &Processor,
-        record: &LogRecord,
-        now: chrono::DateTime<Utc>,
+        record: &Assessed,
         stats: &mut BatchStats,
     ) -> Result<bool, StoreError> {
         stats.records += 1;
-        let (subject, decision) =
-            match processor.decode(source, partition, record.offset, &record.payload, now) {
-                Err(dead) => (None, Decision::DeadLetter(dead)),
-                Ok(event) => {
-                    let id = event.notification_id().map(|id| id.to_string());
-                    let previous = match &id {
-                        Some(id) => load_state(tx, id).map_err(|e| self.wrap(e))?,
-                        None => None,
-                    };
-                    let decision = processor.decide(
-                        previous.as_ref(),
-                        &event,
-                        partition,
-                        record.offset,
-                        &record.payload,
-                    );
-                    (id.map(|id| (id, event.reporter().to_string())), decision)
-                }
-            };
-        apply(
-            tx,
-            source,
-            record.offset,
-            subject.as_ref(),
-            &decision,
-            stats,
-        )
-        .map_err(|e| self.wrap(e))?;
+        let offset = record.offset();
+        let subject = record.subject();
+        let previous = match &subject {
+            Some((id, _)) => load_state(tx, id).map_err(|e| self.wrap(e))?,
+            None => None,
+        };
+        let decision = processor.decide_assessed(previous.as_ref(), record);
+        apply(tx, source, offset, subject.as_ref(), &decision, stats).map_err(|e| self.wrap(e))?;
         Ok(matches!(decision, Decision::DeadLetter(_)))
     }
 
@@ -524,20 +577,23 @@ fn apply(
             retract,
             add,
             validated,
+            stored,
         } => {
             if let Some(old) = retract {
                 let reporter = stored_reporter(tx, &validated.notification_id)?;
                 add_counts(tx, old, -1, &reporter)?;
             }
             add_counts(tx, add, 1, &validated.reporter_pseudonym)?;
-            let bytes = ods_wire::encode_record(validated.as_ref())
-                .map_err(|e| ApplyError::Corrupt("validated record".into(), e.to_string()))?;
+            let bytes = stored
+                .validated_avro
+                .as_deref()
+                .map_err(|e| ApplyError::Corrupt("validated record".into(), e.clone()))?;
             save_state(
                 tx,
                 &validated.notification_id,
                 &validated.reporter_pseudonym,
-                state,
-                Some(&bytes),
+                (state, &stored.state_json),
+                Some(bytes),
                 offset,
                 now,
             )?;
@@ -547,6 +603,7 @@ fn apply(
             state,
             retract,
             rejection,
+            stored,
         } => {
             let id = rejection.notification_id.clone().unwrap_or_default();
             if let Some(old) = retract {
@@ -557,7 +614,7 @@ fn apply(
                 tx,
                 &id,
                 &rejection.reporter_pseudonym,
-                state,
+                (state, &stored.state_json),
                 None,
                 offset,
                 now,
@@ -571,14 +628,26 @@ fn apply(
             )?;
             stats.count_rejection(rejection);
         }
-        Decision::Withdraw { state, retract } => {
+        Decision::Withdraw {
+            state,
+            retract,
+            stored,
+        } => {
             if let Some(old) = retract {
                 let id = subject.map(|(id, _)| id.as_str()).unwrap_or_default();
                 let reporter = stored_reporter(tx, id)?;
                 add_counts(tx, old, -1, &reporter)?;
             }
             if let Some((id, reporter)) = subject {
-                save_state(tx, id, reporter, state, None, offset, now)?;
+                save_state(
+                    tx,
+                    id,
+                    reporter,
+                    (state, &stored.state_json),
+                    None,
+                    offset,
+                    now,
+                )?;
             }
             stats.withdrawn += 1;
         }
@@ -637,7 +706,7 @@ fn save_state(
     tx: &Transaction<'_>,
     id: &str,
     reporter: &str,
-    state: &NotificationState,
+    (state, state_json): (&NotificationState, &str),
     validated: Option<&[u8]>,
     offset: i64,
     now: i64,
@@ -654,7 +723,7 @@ fn save_state(
             state.version,
             state.status.as_str(),
             reporter,
-            serde_json::to_string(state).unwrap_or_default(),
+            state_json,
             validated,
             offset,
             now
@@ -786,6 +855,17 @@ impl crate::AnalyticsStore for EmbeddedStore {
     ) -> Result<Vec<(i32, BatchStats)>, StoreError> {
         let (source, processor) = (source.to_string(), processor.clone());
         self.blocking(move |s| s.apply_batches(&source, &processor, &batches))
+            .await
+    }
+
+    async fn apply_assessed(
+        &self,
+        source: &str,
+        processor: &Processor,
+        batches: crate::AssessedBatches,
+    ) -> Result<Vec<(i32, BatchStats)>, StoreError> {
+        let (source, processor) = (source.to_string(), processor.clone());
+        self.blocking(move |s| s.apply_assessed(&source, &processor, &batches))
             .await
     }
 
