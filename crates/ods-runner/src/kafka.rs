@@ -324,21 +324,16 @@ pub struct KafkaRunner {
     thread: Option<JoinHandle<()>>,
 }
 
-/// What the polling thread needs.
+/// What the polling thread needs: what the applier needs (it starts the applier with a copy),
+/// and the size of a round.
 struct Worker {
-    consumer: Arc<BaseConsumer<RunnerContext>>,
-    topic: String,
-    source: String,
-    store: Arc<dyn AnalyticsStore>,
-    processor: Arc<Processor>,
-    runtime: Handle,
-    shared: Arc<Shared>,
-    metrics: ProcessorMetrics,
+    applier: Applier,
     max_records: usize,
     max_wait: Duration,
 }
 
 /// What the applier thread needs.
+#[derive(Clone)]
 struct Applier {
     consumer: Arc<BaseConsumer<RunnerContext>>,
     topic: String,
@@ -405,14 +400,16 @@ impl KafkaRunner {
                 source,
             })?;
         let worker = Worker {
-            consumer: Arc::new(consumer),
-            topic: kafka.topic.clone(),
-            source,
-            store,
-            processor,
-            runtime,
-            shared: shared.clone(),
-            metrics,
+            applier: Applier {
+                consumer: Arc::new(consumer),
+                topic: kafka.topic.clone(),
+                source,
+                store,
+                processor,
+                runtime,
+                shared: shared.clone(),
+                metrics,
+            },
             max_records: config.batch_max_records,
             max_wait: config.batch_max_wait(),
         };
@@ -466,11 +463,11 @@ impl Drop for KafkaRunner {
 
 impl Worker {
     fn stopped(&self) -> bool {
-        self.shared.stop.load(Ordering::Acquire)
+        self.applier.shared.stop.load(Ordering::Acquire)
     }
 
     fn generation(&self) -> u64 {
-        self.shared.generation.load(Ordering::Acquire)
+        self.applier.shared.generation.load(Ordering::Acquire)
     }
 
     /// Polls until `max_records` records or `max_wait` and assesses them; returns them by
@@ -488,8 +485,11 @@ impl Worker {
             // nothing more is waiting and the applier is idle (a round grows only while the
             // applier is busy anyway)
             let step = if count > 0 { left.min(IDLE_STEP) } else { left };
-            let polled = self.consumer.poll(step);
-            self.shared.last_poll_ms.store(now_ms(), Ordering::Release);
+            let polled = self.applier.consumer.poll(step);
+            self.applier
+                .shared
+                .last_poll_ms
+                .store(now_ms(), Ordering::Release);
             if self.generation() != generation {
                 // a rebalance ran inside poll: the partitions may have moved or been re-placed
                 round.clear();
@@ -499,15 +499,15 @@ impl Worker {
             match polled {
                 Some(Ok(message)) => {
                     let partition = message.partition();
-                    if !lock(&self.shared.assigned).contains(&partition) {
+                    if !lock(&self.applier.shared.assigned).contains(&partition) {
                         continue;
                     }
                     // a record without payload is assessed as a dead letter
                     round
                         .entry(partition)
                         .or_default()
-                        .push(self.processor.assess(
-                            &self.source,
+                        .push(self.applier.processor.assess(
+                            &self.applier.source,
                             partition,
                             message.offset(),
                             message.payload().unwrap_or_default(),
@@ -518,7 +518,7 @@ impl Worker {
                 Some(Err(e)) => {
                     tracing::warn!(error = %e, "consumer error; librdkafka retries");
                 }
-                None if count > 0 && self.shared.applier_idle() => break,
+                None if count > 0 && self.applier.shared.applier_idle() => break,
                 None => {}
             }
             if left.is_zero() {
@@ -530,16 +530,7 @@ impl Worker {
 
     fn run(self) {
         let (rounds, received) = sync_channel::<Round>(0);
-        let applier = Applier {
-            consumer: self.consumer.clone(),
-            topic: self.topic.clone(),
-            source: self.source.clone(),
-            store: self.store.clone(),
-            processor: self.processor.clone(),
-            runtime: self.runtime.clone(),
-            shared: self.shared.clone(),
-            metrics: self.metrics.clone(),
-        };
+        let applier = self.applier.clone();
         let applier = match std::thread::Builder::new()
             .name("ods-applier".into())
             .spawn(move || applier.run(received))
@@ -547,7 +538,7 @@ impl Worker {
             Ok(handle) => Some(handle),
             Err(e) => {
                 tracing::error!(error = %e, "cannot start the applier thread; processor stops");
-                self.shared.stop.store(true, Ordering::Release);
+                self.applier.shared.stop.store(true, Ordering::Release);
                 None
             }
         };
@@ -556,11 +547,11 @@ impl Worker {
             if round.is_empty() {
                 continue;
             }
-            self.shared.round_handed_over();
+            self.applier.shared.round_handed_over();
             // waits until the applier has taken the previous round
             if rounds.send(round).is_err() {
                 // the applier gave up (stopped while a round kept failing)
-                self.shared.round_finished();
+                self.applier.shared.round_finished();
                 break;
             }
         }
@@ -571,12 +562,16 @@ impl Worker {
                 tracing::error!("applier thread panicked");
             }
         }
-        if let Err(e) = self.consumer.commit_consumer_state(CommitMode::Sync) {
+        if let Err(e) = self
+            .applier
+            .consumer
+            .commit_consumer_state(CommitMode::Sync)
+        {
             tracing::debug!(error = %e, "no offsets committed at shutdown");
         }
-        self.consumer.unsubscribe();
+        self.applier.consumer.unsubscribe();
         // serve the revocation so the group rebalances at once
-        let _ = self.consumer.poll(Duration::from_millis(100));
+        let _ = self.applier.consumer.poll(Duration::from_millis(100));
         tracing::info!("processor stopped and left the group");
     }
 }
