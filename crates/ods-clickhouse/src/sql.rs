@@ -239,6 +239,20 @@ fn filter_clauses(sql: &mut Sql, query: &CountQuery) {
     }
 }
 
+/// Which of the given notifications have a state (reads only the id column, unlike
+/// [`load_states`]). Rows: `notification_id`.
+pub fn known_notifications(db: &str, ids: &[String]) -> Sql {
+    let mut sql = Sql::new(format!(
+        "SELECT DISTINCT notification_id FROM {db}.notifications WHERE notification_id IN ({})",
+        vec!["?"; ids.len().max(1)].join(", ")
+    ));
+    if ids.is_empty() {
+        sql.binds.push(Value::Str(String::new()));
+    }
+    sql.binds.extend(ids.iter().cloned().map(Value::Str));
+    sql
+}
+
 /// Latest state of the given notifications. Rows: `(notification_id, state)`.
 pub fn load_states(db: &str, ids: &[String]) -> Sql {
     let mut sql = Sql::new(format!(
@@ -516,6 +530,22 @@ pub fn sql_catalog(db: &str, caps: &Capabilities) -> SqlCatalog {
         load_states(db, &["a".to_string(), "b'c".to_string()]),
     ));
     queries.push(("load_states_empty".into(), load_states(db, &[])));
+    queries.push((
+        "known_notifications".into(),
+        known_notifications(db, &["a".to_string(), "b'c".to_string()]),
+    ));
+    queries.push((
+        "known_notifications_empty".into(),
+        known_notifications(db, &[]),
+    ));
+    queries.push((
+        "positions".into(),
+        positions(db, "ods.notifications.v1", &[0, 3]),
+    ));
+    queries.push((
+        "positions_empty".into(),
+        positions(db, "ods.notifications.v1", &[]),
+    ));
     queries.push(("position".into(), position(db, "ods.notifications.v1", 3)));
     queries.push(("counted_total".into(), counted_total(db)));
     queries.push(("status_totals".into(), status_totals(db)));

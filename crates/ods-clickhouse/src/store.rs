@@ -255,15 +255,26 @@ impl ClickHouseStore {
         Ok(rows.into_iter().next().map(to_i64).unwrap_or(0))
     }
 
-    /// The stored states of these notifications, one query per `max_ids_per_query` ids (the
-    /// queries run at the same time).
+    /// The stored states of these notifications: first which of them have one (reading only
+    /// the id column: most records of a round are filings of new notifications), then the
+    /// states of those; one query per `max_ids_per_query` ids, the queries of a step at the
+    /// same time.
     async fn load_states(
         &self,
         ids: &[String],
     ) -> Result<HashMap<String, NotificationState>, ClickHouseError> {
-        let mut states = HashMap::with_capacity(ids.len());
-        let chunks =
+        let known =
             futures_util::future::try_join_all(ids.chunks(self.max_ids_per_query).map(|chunk| {
+                self.fetch_all::<String>(
+                    "finding stored notifications",
+                    sql::known_notifications(&self.database, chunk),
+                )
+            }))
+            .await?
+            .concat();
+        let mut states = HashMap::with_capacity(known.len());
+        let chunks =
+            futures_util::future::try_join_all(known.chunks(self.max_ids_per_query).map(|chunk| {
                 self.fetch_all::<StateRow>(
                     "loading notification states",
                     sql::load_states(&self.database, chunk),
