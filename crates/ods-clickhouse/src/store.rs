@@ -340,7 +340,20 @@ impl ClickHouseStore {
         let now_ms = Utc::now().timestamp_millis();
         // per partition: its stats (from the stored position) and the records not yet applied
         let partitions: Vec<i32> = batches.iter().map(|(partition, _)| *partition).collect();
-        let starts = self.positions_of(source, &partitions).await?;
+        let mut ids: Vec<String> = batches
+            .iter()
+            .flat_map(|(_, records)| records.iter().filter_map(|r| r.notification_id()))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        // the positions, and the stored states of every notification of the round (records
+        // before a position, whose states are loaded needlessly, are rare redeliveries); then
+        // the batch's own newer states as it goes (a notification's records are all in one
+        // partition, so partitions never share a state)
+        let (starts, mut states) = tokio::try_join!(
+            self.positions_of(source, &partitions),
+            self.load_states(&ids)
+        )?;
         let mut parts: Vec<(i32, BatchStats, Vec<&Assessed>)> = Vec::with_capacity(batches.len());
         for (partition, records) in batches {
             let partition = *partition;
@@ -355,15 +368,6 @@ impl ClickHouseStore {
         if parts.iter().all(|(_, _, todo)| todo.is_empty()) {
             return Ok(parts.into_iter().map(|(p, s, _)| (p, s)).collect());
         }
-        let mut ids: Vec<String> = parts
-            .iter()
-            .flat_map(|(_, _, todo)| todo.iter().filter_map(|r| r.notification_id()))
-            .collect();
-        ids.sort();
-        ids.dedup();
-        // the stored states, then the batch's own newer states as it goes (a notification's
-        // records are all in one partition, so partitions never share a state)
-        let mut states = self.load_states(&ids).await?;
         let mut rows = BatchRows::default();
         let mut outputs = BatchOutputs::default();
         let wants_validated = self.outlet.as_ref().is_some_and(|o| o.wants_validated());
