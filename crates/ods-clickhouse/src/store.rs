@@ -396,9 +396,11 @@ impl ClickHouseStore {
                 if self.outlet.is_some() {
                     match decision {
                         Decision::Count { validated, .. } if wants_validated => {
-                            outputs.validated.push(*validated)
+                            outputs.validated.push(Arc::unwrap_or_clone(validated))
                         }
-                        Decision::Reject { rejection, .. } => outputs.rejections.push(*rejection),
+                        Decision::Reject { rejection, .. } => {
+                            outputs.rejections.push(Arc::unwrap_or_clone(rejection))
+                        }
                         Decision::DeadLetter(dead) => outputs.dead_letters.push(*dead),
                         _ => {}
                     }

@@ -86,9 +86,9 @@ pub enum Decision {
         /// Contribution to add.
         add: Contribution,
         /// The enriched record for the store and `ods.validated.v1`.
-        validated: Box<NotificationValidated>,
+        validated: Arc<NotificationValidated>,
         /// The stored forms of `state` and `validated`.
-        stored: StoredForms,
+        stored: Arc<StoredForms>,
     },
     /// A version that breaks a rule: retract what the notification contributed, record why.
     Reject {
@@ -97,9 +97,9 @@ pub enum Decision {
         /// Contribution to take away.
         retract: Option<Contribution>,
         /// The rejection for the store, the reporter and `ods.rejections.v1`.
-        rejection: Box<NotificationRejected>,
+        rejection: Arc<NotificationRejected>,
         /// The stored form of `state`.
-        stored: StoredForms,
+        stored: Arc<StoredForms>,
     },
     /// A withdrawal: retract, final.
     Withdraw {
@@ -108,7 +108,7 @@ pub enum Decision {
         /// Contribution to take away.
         retract: Option<Contribution>,
         /// The stored form of `state`.
-        stored: StoredForms,
+        stored: Arc<StoredForms>,
     },
     /// A zero report for one reporter and month (idempotent by (reporter, period)).
     ZeroReport {
@@ -368,10 +368,10 @@ impl Processor {
                 };
                 Verdict::Counts {
                     add,
-                    validated: Box::new(validated),
+                    validated: Arc::new(validated),
                 }
             }
-            Err(violations) => Verdict::Rejected(Box::new(NotificationRejected {
+            Err(violations) => Verdict::Rejected(Arc::new(NotificationRejected {
                 notification_id,
                 version: i32::try_from(version).unwrap_or(i32::MAX),
                 reporter_pseudonym: reporter,
@@ -406,20 +406,22 @@ enum Outcome {
         event: Event,
         verdict: Option<Verdict>,
         /// For a record about a notification: the stored forms of what it would make of it.
-        stored: Option<StoredForms>,
+        stored: Option<Arc<StoredForms>>,
     },
 }
 
 /// A decoded record's outcome, with the stored forms of its state and record made now.
 fn decoded(event: Event, verdict: Option<Verdict>) -> Outcome {
-    let stored = new_state(&event, verdict.as_ref()).map(|state| StoredForms {
-        state_json: serde_json::to_string(&state).unwrap_or_default(),
-        validated_avro: match &verdict {
-            Some(Verdict::Counts { validated, .. }) => {
-                ods_wire::encode_record(validated.as_ref()).map_err(|e| e.to_string())
-            }
-            _ => Ok(Vec::new()),
-        },
+    let stored = new_state(&event, verdict.as_ref()).map(|state| {
+        Arc::new(StoredForms {
+            state_json: serde_json::to_string(&state).unwrap_or_default(),
+            validated_avro: match &verdict {
+                Some(Verdict::Counts { validated, .. }) => {
+                    ods_wire::encode_record(validated.as_ref()).map_err(|e| e.to_string())
+                }
+                _ => Ok(Vec::new()),
+            },
+        })
     });
     Outcome::Decoded {
         event,
@@ -458,9 +460,9 @@ fn new_state(event: &Event, verdict: Option<&Verdict>) -> Option<NotificationSta
 enum Verdict {
     Counts {
         add: Contribution,
-        validated: Box<NotificationValidated>,
+        validated: Arc<NotificationValidated>,
     },
-    Rejected(Box<NotificationRejected>),
+    Rejected(Arc<NotificationRejected>),
 }
 
 impl Assessed {
