@@ -1,6 +1,6 @@
 //! The ClickHouse implementation of [`AnalyticsStore`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -9,8 +9,8 @@ use clickhouse::{Client, Row};
 use ods_log::LogRecord;
 use ods_processor::{Assessed, Contribution, Decision, NotificationState, Processor, StoredForms};
 use ods_store::{
-    AnalyticsStore, AuditEntry, BatchOutputs, BatchStats, CellKey, CountQuery, NotificationView,
-    Outlet, ReporterActivity, SignalRecord, SignalStatus, StoreError, Totals,
+    AnalyticsStore, AuditEntry, BatchOutputs, BatchStats, CellKey, CountQuery, LookAhead,
+    NotificationView, Outlet, ReporterActivity, SignalRecord, SignalStatus, StoreError, Totals,
 };
 use serde::Deserialize;
 use tracing::Instrument;
@@ -84,6 +84,27 @@ pub struct ClickHouseStore {
     writer: Writer,
     max_ids_per_query: usize,
     outlet: Option<Arc<dyn Outlet>>,
+    /// What the latest rounds wrote, per partition, for the look-ahead (see [`RecentWrites`]).
+    recent_writes: Arc<std::sync::Mutex<HashMap<i32, RecentWrites>>>,
+}
+
+/// The notifications of one partition whose states the latest rounds wrote. A look-ahead for
+/// round n+1 is taken while round n is applied (after round n-1 was), so it may miss exactly
+/// what round n wrote, in any of its attempts; those notifications are looked up again when
+/// round n+1 is applied. Kept per partition: a partition has one owner at a time, and its
+/// rounds are applied in order, while members sharing this store apply theirs independently.
+#[derive(Debug, Default)]
+struct RecentWrites {
+    /// Written by the attempts of the last round that was applied.
+    last_round: HashSet<String>,
+    /// Written by attempts since then (a round that failed, or the one being applied).
+    since: HashSet<String>,
+}
+
+impl RecentWrites {
+    fn contains(&self, id: &str) -> bool {
+        self.last_round.contains(id) || self.since.contains(id)
+    }
 }
 
 #[derive(Row, Deserialize)]
@@ -175,6 +196,7 @@ impl ClickHouseStore {
             writer,
             max_ids_per_query: config.max_ids_per_query.max(1),
             outlet: None,
+            recent_writes: Arc::default(),
         })
     }
 
@@ -255,15 +277,11 @@ impl ClickHouseStore {
         Ok(rows.into_iter().next().map(to_i64).unwrap_or(0))
     }
 
-    /// The stored states of these notifications: first which of them have one (reading only
-    /// the id column: most records of a round are filings of new notifications), then the
-    /// states of those; one query per `max_ids_per_query` ids, the queries of a step at the
-    /// same time.
-    async fn load_states(
-        &self,
-        ids: &[String],
-    ) -> Result<HashMap<String, NotificationState>, ClickHouseError> {
-        let known =
+    /// Which of these notifications have a stored state (reading only the id column: most
+    /// records of a round are filings of new notifications); one query per
+    /// `max_ids_per_query` ids, all at the same time.
+    async fn known_notifications(&self, ids: &[String]) -> Result<Vec<String>, ClickHouseError> {
+        Ok(
             futures_util::future::try_join_all(ids.chunks(self.max_ids_per_query).map(|chunk| {
                 self.fetch_all::<String>(
                     "finding stored notifications",
@@ -271,7 +289,16 @@ impl ClickHouseStore {
                 )
             }))
             .await?
-            .concat();
+            .concat(),
+        )
+    }
+
+    /// The stored states of these notifications, which the look-ahead or the lookup before it
+    /// found to have one; one query per `max_ids_per_query` ids, all at the same time.
+    async fn load_states(
+        &self,
+        known: &[String],
+    ) -> Result<HashMap<String, NotificationState>, ClickHouseError> {
         let mut states = HashMap::with_capacity(known.len());
         let chunks =
             futures_util::future::try_join_all(known.chunks(self.max_ids_per_query).map(|chunk| {
@@ -305,7 +332,13 @@ impl ClickHouseStore {
     ) -> Result<BatchStats, ClickHouseError> {
         let assessed = ods_store::assess(processor, source, partition, records, Utc::now());
         let mut stats = self
-            .apply_partitions_until(source, processor, &[(partition, assessed)], crash)
+            .apply_partitions_until(
+                source,
+                processor,
+                &[(partition, assessed)],
+                &LookAhead::default(),
+                crash,
+            )
             .await?;
         Ok(stats.pop().map(|(_, s)| s).unwrap_or_default())
     }
@@ -317,6 +350,7 @@ impl ClickHouseStore {
         source: &str,
         processor: &Processor,
         batches: &[(i32, Vec<Assessed>)],
+        look_ahead: &LookAhead,
         crash: Option<CrashPoint>,
     ) -> Result<Vec<(i32, BatchStats)>, ClickHouseError> {
         let span = tracing::info_span!(
@@ -325,7 +359,7 @@ impl ClickHouseStore {
             partitions = batches.len(),
             records = batches.iter().map(|(_, r)| r.len()).sum::<usize>(),
         );
-        self.apply_inner(source, processor, batches, crash)
+        self.apply_inner(source, processor, batches, look_ahead, crash)
             .instrument(span)
             .await
     }
@@ -335,25 +369,48 @@ impl ClickHouseStore {
         source: &str,
         processor: &Processor,
         batches: &[(i32, Vec<Assessed>)],
+        look_ahead: &LookAhead,
         crash: Option<CrashPoint>,
     ) -> Result<Vec<(i32, BatchStats)>, ClickHouseError> {
         let now_ms = Utc::now().timestamp_millis();
         // per partition: its stats (from the stored position) and the records not yet applied
         let partitions: Vec<i32> = batches.iter().map(|(partition, _)| *partition).collect();
-        let mut ids: Vec<String> = batches
-            .iter()
-            .flat_map(|(_, records)| records.iter().filter_map(|r| r.notification_id()))
-            .collect();
-        ids.sort();
-        ids.dedup();
-        // the positions, and the stored states of every notification of the round (records
+        // The positions, and the stored states of every notification of the round (records
         // before a position, whose states are loaded needlessly, are rare redeliveries); then
         // the batch's own newer states as it goes (a notification's records are all in one
-        // partition, so partitions never share a state)
-        let (starts, mut states) = tokio::try_join!(
+        // partition, so partitions never share a state). Of the notifications the look-ahead
+        // checked, those it found stored or that a round of their partition may have written
+        // since it looked need their states; the others have none.
+        let mut known: Vec<String> = Vec::new();
+        let mut unchecked: Vec<String> = Vec::new();
+        {
+            let recent = self
+                .recent_writes
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            for (partition, records) in batches {
+                let written = recent.get(partition);
+                let mut ids: Vec<String> =
+                    records.iter().filter_map(|r| r.notification_id()).collect();
+                ids.sort();
+                ids.dedup();
+                for id in ids {
+                    if !look_ahead.checked.contains(&id) {
+                        unchecked.push(id);
+                    } else if look_ahead.stored.contains(&id)
+                        || written.is_some_and(|w| w.contains(&id))
+                    {
+                        known.push(id);
+                    }
+                }
+            }
+        }
+        let (starts, found) = tokio::try_join!(
             self.positions_of(source, &partitions),
-            self.load_states(&ids)
+            self.known_notifications(&unchecked)
         )?;
+        known.extend(found);
+        let mut states = self.load_states(&known).await?;
         let mut parts: Vec<(i32, BatchStats, Vec<&Assessed>)> = Vec::with_capacity(batches.len());
         for (partition, records) in batches {
             let partition = *partition;
@@ -426,6 +483,19 @@ impl ClickHouseStore {
                     .map_err(ClickHouseError::Outlet)?;
             }
         }
+        {
+            let mut recent = self
+                .recent_writes
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            for row in &rows.notifications {
+                recent
+                    .entry(row.source_partition)
+                    .or_default()
+                    .since
+                    .insert(row.notification_id.clone());
+            }
+        }
         // derived rows first (independent of each other, so sent together), states last,
         // positions after all data (see the crate docs)
         tokio::try_join!(
@@ -438,6 +508,16 @@ impl ClickHouseStore {
             self.writer.insert(&rows.notifications).await?;
             if crash != Some(CrashPoint::BeforePosition) {
                 self.writer.insert(&positions).await?;
+            }
+        }
+        {
+            let mut recent = self
+                .recent_writes
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            for (partition, _) in batches {
+                let written = recent.entry(*partition).or_default();
+                written.last_round = std::mem::take(&mut written.since);
             }
         }
         tracing::debug!(
@@ -721,10 +801,29 @@ impl AnalyticsStore for ClickHouseStore {
         source: &str,
         processor: &Processor,
         batches: ods_store::AssessedBatches,
+        look_ahead: &LookAhead,
     ) -> Result<Vec<(i32, BatchStats)>, StoreError> {
         Ok(self
-            .apply_partitions_until(source, processor, &batches, None)
+            .apply_partitions_until(source, processor, &batches, look_ahead, None)
             .await?)
+    }
+
+    async fn look_ahead(
+        &self,
+        _source: &str,
+        batches: &ods_store::AssessedBatches,
+    ) -> Result<LookAhead, StoreError> {
+        let mut ids: Vec<String> = batches
+            .iter()
+            .flat_map(|(_, records)| records.iter().filter_map(|r| r.notification_id()))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        let stored = self.known_notifications(&ids).await?;
+        Ok(LookAhead {
+            checked: ids.into_iter().collect(),
+            stored: stored.into_iter().collect(),
+        })
     }
 
     async fn position(&self, source: &str, partition: i32) -> Result<i64, StoreError> {

@@ -676,3 +676,89 @@ async fn signals_and_their_reviews_are_kept_alike_in_both_stores() {
     assert_eq!(actual, expected);
     store.drop_database().await.unwrap();
 }
+
+/// A look-ahead is taken while the previous round is applied, so it can miss what that round
+/// writes; the store looks those notifications up again. Here the look-ahead for the second
+/// round is as stale as allowed (taken before the first round was applied): a notification
+/// filed and withdrawn (version 3) in the first round, and its older amendment (version 2) in
+/// the second, which must be skipped (taking the notification for a new one would count it
+/// again).
+#[tokio::test]
+async fn a_stale_look_ahead_misses_nothing_the_previous_round_wrote() {
+    let Some(url) = service_url() else { return };
+    let lists = CodeLists::bundled().unwrap();
+    let reference = ReferenceData::bundled().unwrap();
+    let cfg = GeneratorConfig {
+        from: 2022,
+        to: 2023,
+        seed: 11,
+        scale: 0.2,
+        ..GeneratorConfig::default()
+    };
+    let demo = ods_generator::generate(&cfg, &lists, &reference).unwrap();
+    let DemoEvents { events, .. } = demo_events(&demo, &lists, None);
+    let mut by_id: BTreeMap<String, Vec<&ods_model::Event>> = BTreeMap::new();
+    for event in &events {
+        if let Some(id) = event.notification_id() {
+            by_id.entry(id.to_string()).or_default().push(event);
+        }
+    }
+    let kinds = |es: &[&ods_model::Event]| -> Vec<&'static str> {
+        es.iter().map(|e| e.kind().as_str()).collect()
+    };
+    let (id, history) = by_id
+        .iter()
+        .find(|(_, es)| kinds(es) == ["filed", "amended"])
+        .expect("the demo data has a notification filed and amended");
+    let (filed, amended) = (history[0], history[1]);
+    let ods_model::Event::Amended(amendment) = amended else {
+        unreachable!("the second event is an amendment")
+    };
+    // withdrawn after the amendment (version 3)
+    let withdrawn = ods_model::Event::Withdrawn(ods_model::NotificationWithdrawn {
+        event_id: amendment.event_id,
+        notification_id: amendment.notification_id,
+        version: 3,
+        reporter: amendment.reporter.clone(),
+        withdrawn_at: amendment.amended_at + chrono::Duration::days(1),
+        reason: ods_model::WithdrawalReason::EnteredInError,
+    });
+    let withdrawn = &withdrawn;
+    let records: Vec<LogRecord> = [filed, withdrawn, amended]
+        .iter()
+        .enumerate()
+        .map(|(offset, event)| LogRecord {
+            topic: SOURCE.into(),
+            offset: offset as i64,
+            key: id.clone(),
+            payload: ods_wire::encode_event(event).unwrap().1,
+            appended_at_ms: 0,
+        })
+        .collect();
+
+    let store = clickhouse(&url, "look_ahead").await;
+    let processor = processor();
+    let now = chrono::Utc::now();
+    let round = |records: &[LogRecord]| -> ods_store::AssessedBatches {
+        Arc::new(vec![(
+            PARTITION,
+            ods_store::assess(&processor, SOURCE, PARTITION, records, now),
+        )])
+    };
+    let (first, second) = (round(&records[..2]), round(&records[2..]));
+    let stale = store.look_ahead(SOURCE, &second).await.unwrap();
+    assert!(stale.checked.contains(id) && stale.stored.is_empty());
+    store
+        .apply_assessed(SOURCE, &processor, first, &ods_store::LookAhead::default())
+        .await
+        .unwrap();
+    let applied = store
+        .apply_assessed(SOURCE, &processor, second, &stale)
+        .await
+        .unwrap();
+    assert_eq!(applied[0].1.skipped, 1, "{:?}", applied[0].1);
+    let view = store.notification(id).await.unwrap().unwrap();
+    assert_eq!(view.status, "withdrawn");
+    assert_eq!(store.totals().await.unwrap().notifications_counted, 0);
+    store.drop_database().await.unwrap();
+}

@@ -348,6 +348,12 @@ struct Applier {
 /// One poll round, assessed, by partition and in log order.
 type Round = BTreeMap<i32, Vec<Assessed>>;
 
+/// A round as handed to the applier: its records, and what the store looked up for it.
+struct Handover {
+    batches: ods_store::AssessedBatches,
+    look_ahead: ods_store::LookAhead,
+}
+
 impl KafkaRunner {
     /// Joins the group of `config.group_id` on `kafka.topic` and starts processing on a thread
     /// of its own. Must be called inside a tokio runtime (the store is async).
@@ -529,7 +535,7 @@ impl Worker {
     }
 
     fn run(self) {
-        let (rounds, received) = sync_channel::<Round>(0);
+        let (rounds, received) = sync_channel::<Handover>(0);
         let applier = self.applier.clone();
         let applier = match std::thread::Builder::new()
             .name("ods-applier".into())
@@ -547,9 +553,30 @@ impl Worker {
             if round.is_empty() {
                 continue;
             }
+            let batches: ods_store::AssessedBatches = Arc::new(round.into_iter().collect());
+            // while the previous round is applied; a failed look-up only costs the applier the
+            // reads it saves
+            let look_ahead = self
+                .applier
+                .runtime
+                .block_on(
+                    self.applier
+                        .store
+                        .look_ahead(&self.applier.source, &batches),
+                )
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "look-ahead failed; the applier reads for itself");
+                    ods_store::LookAhead::default()
+                });
             self.applier.shared.round_handed_over();
             // waits until the applier has taken the previous round
-            if rounds.send(round).is_err() {
+            if rounds
+                .send(Handover {
+                    batches,
+                    look_ahead,
+                })
+                .is_err()
+            {
                 // the applier gave up (stopped while a round kept failing)
                 self.applier.shared.round_finished();
                 break;
@@ -583,7 +610,7 @@ impl Applier {
 
     /// Applies rounds in the order they arrive until the polling thread hangs up, or until a
     /// stop while a round keeps failing.
-    fn run(self, rounds: Receiver<Round>) {
+    fn run(self, rounds: Receiver<Handover>) {
         for round in rounds {
             let applied = self.apply(round);
             self.shared.round_finished();
@@ -595,16 +622,19 @@ impl Applier {
 
     /// Applies one round (the records of every partition polled, in one store call), retrying
     /// until it is applied or the runner stops. Returns whether it was applied.
-    fn apply(&self, round: Round) -> bool {
-        let records: usize = round.values().map(Vec::len).sum();
+    fn apply(&self, round: Handover) -> bool {
+        let Handover {
+            batches,
+            look_ahead,
+        } = round;
+        let records: usize = batches.iter().map(|(_, r)| r.len()).sum();
         let span = tracing::info_span!(
             "process_batch",
-            partitions = ?round.keys().collect::<Vec<_>>(),
-            first_offsets = ?round.values().filter_map(|r| r.first().map(Assessed::offset)).collect::<Vec<_>>(),
+            partitions = ?batches.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+            first_offsets = ?batches.iter().filter_map(|(_, r)| r.first().map(Assessed::offset)).collect::<Vec<_>>(),
             records
         );
         let _entered = span.enter();
-        let batches: ods_store::AssessedBatches = Arc::new(round.into_iter().collect());
         let mut failures = 0u32;
         loop {
             let started = Instant::now();
@@ -612,6 +642,7 @@ impl Applier {
                 &self.source,
                 &self.processor,
                 batches.clone(),
+                &look_ahead,
             ));
             match result {
                 Ok(applied) => {

@@ -7,6 +7,7 @@
 //! SQLite calls on tokio's blocking pool (`spawn_blocking`). Use it as `Arc<dyn
 //! AnalyticsStore>`.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -24,6 +25,16 @@ use crate::store::{BatchStats, StoreError};
 /// [`AnalyticsStore::apply_assessed`] applies. Shared, so a failed batch is retried from the
 /// same assessments without copying them.
 pub type AssessedBatches = Arc<Vec<(i32, Vec<Assessed>)>>;
+
+/// What a store looked up for a round before applying it ([`AnalyticsStore::look_ahead`]),
+/// possibly while the previous round was still being applied.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LookAhead {
+    /// The notifications of the round that were looked up.
+    pub checked: HashSet<String>,
+    /// Those of them that had a stored state then.
+    pub stored: HashSet<String>,
+}
 
 /// Assesses `records` of one partition of `source` ([`Processor::assess`]), in order.
 pub fn assess(
@@ -105,12 +116,29 @@ pub trait AnalyticsStore: Send + Sync {
     ///
     /// Assessing needs no store, so the Kafka runner assesses the next poll round while the
     /// store applies this one.
+    ///
+    /// `look_ahead` is what [`AnalyticsStore::look_ahead`] found for this round (or the
+    /// default, nothing): the store relies on it only for notifications that no round applied
+    /// after the look-up could have changed.
     async fn apply_assessed(
         &self,
         source: &str,
         processor: &Processor,
         batches: AssessedBatches,
+        look_ahead: &LookAhead,
     ) -> Result<Vec<(i32, BatchStats)>, StoreError>;
+
+    /// Looks up what applying `batches` will need to read, before it is applied: the Kafka
+    /// runner calls it on its polling thread for round n+1 while round n is applied, and hands
+    /// the answer to [`AnalyticsStore::apply_assessed`]. Only reads. The default looks up
+    /// nothing (the embedded store reads states inside its transaction, where they cost little).
+    async fn look_ahead(
+        &self,
+        _source: &str,
+        _batches: &AssessedBatches,
+    ) -> Result<LookAhead, StoreError> {
+        Ok(LookAhead::default())
+    }
 
     /// [`AnalyticsStore::apply_assessed`] for log records of several partitions, assessed here.
     async fn apply_batches(
@@ -129,7 +157,7 @@ pub trait AnalyticsStore: Send + Sync {
                 )
             })
             .collect();
-        self.apply_assessed(source, processor, Arc::new(assessed))
+        self.apply_assessed(source, processor, Arc::new(assessed), &LookAhead::default())
             .await
     }
 

@@ -29,7 +29,7 @@ mod replay;
 pub mod review;
 mod store;
 
-pub use api::{assess, AnalyticsStore, AssessedBatches, BatchOutputs, Outlet, Totals};
+pub use api::{assess, AnalyticsStore, AssessedBatches, BatchOutputs, LookAhead, Outlet, Totals};
 pub use disclosure::{Disclosed, DisclosureError, ExactCell, Policy, Published};
 pub use queries::{
     CellKey, CountCell, CountQuery, Dimension, NotificationView, ReporterActivity, Summary,

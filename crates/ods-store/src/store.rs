@@ -863,6 +863,7 @@ impl crate::AnalyticsStore for EmbeddedStore {
         source: &str,
         processor: &Processor,
         batches: crate::AssessedBatches,
+        _look_ahead: &crate::LookAhead,
     ) -> Result<Vec<(i32, BatchStats)>, StoreError> {
         let (source, processor) = (source.to_string(), processor.clone());
         self.blocking(move |s| s.apply_assessed(&source, &processor, &batches))
