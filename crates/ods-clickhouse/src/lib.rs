@@ -32,9 +32,20 @@
 //! * The position is written last and only moves forward (`max(next_offset)`), so a batch is
 //!   never skipped; re-reading records before it is harmless (above).
 //!
-//! The states a batch needs are loaded for all its notification ids in one query (argMax); the
-//! batch's own newer states are kept in memory while deciding, so a notification filed and
-//! amended in the same batch is decided exactly as the embedded store would.
+//! The states a batch needs are loaded for all its notification ids: first which of them have a
+//! state at all (reading only the id column), then those states (argMax); the batch's own newer
+//! states are kept in memory while deciding, so a notification filed and amended in the same
+//! batch is decided exactly as the embedded store would.
+//!
+//! The first question may be asked ahead ([`ods_store::AnalyticsStore::look_ahead`]): the Kafka
+//! runner asks it for round n+1 while round n is applied (never earlier: round n-1 is complete
+//! by then). The answer can miss only what round n writes, so the store remembers, per
+//! partition, the notifications whose states the last applied round and any attempt since wrote,
+//! and looks those up again. A look-ahead that misses a state written by another member (a
+//! zombie after a rebalance) is harmless for the reason a crash is: that member wrote records
+//! this member decides itself, in order, from its stored position; for a notification whose
+//! earlier records lie before that position, the look-ahead (taken after the assignment) sees
+//! their states.
 //! `tests/service.rs` checks this with a crash before the states and before the position, and
 //! re-applied batches and prefixes.
 //!

@@ -20,6 +20,10 @@
 //!   rounds in the order they were polled, one store call per round (one transaction or one
 //!   insert per table). The polling thread hands a round over only when the applier has taken
 //!   the previous one, so while round *n* is written, round *n + 1* is polled and assessed.
+//!   Before handing a round over, the polling thread also asks the store what applying it will
+//!   need to read ([`AnalyticsStore::look_ahead`]: for ClickHouse, which of its notifications
+//!   have a stored state). The answer may miss what round *n* writes meanwhile; the store keeps
+//!   track of that and looks those notifications up again (see `ods-clickhouse`).
 //! * **No round is in flight during a rebalance.** Rebalance callbacks run inside `poll` on the
 //!   polling thread, and both wait until the applier has finished every round handed to it
 //!   before they read positions or let partitions go: when a partition is revoked no batch of
