@@ -55,6 +55,17 @@ struct DemoLog {
     ids: Vec<String>,
 }
 
+/// Two years of demo data, a fifth of national volume.
+fn demo_config() -> GeneratorConfig {
+    GeneratorConfig {
+        from: 2022,
+        to: 2023,
+        seed: 11,
+        scale: 0.2,
+        ..GeneratorConfig::default()
+    }
+}
+
 /// Two years of demo data (a fifth of national volume) as log records, as intake would write
 /// them, plus notifications the processor rejects (complaint code), and a poison record.
 fn demo_log() -> &'static DemoLog {
@@ -62,14 +73,7 @@ fn demo_log() -> &'static DemoLog {
     LOG.get_or_init(|| {
         let lists = CodeLists::bundled().unwrap();
         let reference = ReferenceData::bundled().unwrap();
-        let cfg = GeneratorConfig {
-            from: 2022,
-            to: 2023,
-            seed: 11,
-            scale: 0.2,
-            ..GeneratorConfig::default()
-        };
-        let demo = ods_generator::generate(&cfg, &lists, &reference).unwrap();
+        let demo = ods_generator::generate(&demo_config(), &lists, &reference).unwrap();
         // the processor rejects the complaint code planted in every 41st filing
         let DemoEvents { events, ids } = demo_events(&demo, &lists, Some(41));
         let mut payloads: Vec<Vec<u8>> = events
@@ -688,14 +692,7 @@ async fn a_stale_look_ahead_misses_nothing_the_previous_round_wrote() {
     let Some(url) = service_url() else { return };
     let lists = CodeLists::bundled().unwrap();
     let reference = ReferenceData::bundled().unwrap();
-    let cfg = GeneratorConfig {
-        from: 2022,
-        to: 2023,
-        seed: 11,
-        scale: 0.2,
-        ..GeneratorConfig::default()
-    };
-    let demo = ods_generator::generate(&cfg, &lists, &reference).unwrap();
+    let demo = ods_generator::generate(&demo_config(), &lists, &reference).unwrap();
     let DemoEvents { events, .. } = demo_events(&demo, &lists, None);
     let mut by_id: BTreeMap<String, Vec<&ods_model::Event>> = BTreeMap::new();
     for event in &events {
