@@ -50,6 +50,24 @@ pub fn assess(
         .collect()
 }
 
+/// [`assess`] for the records of several partitions, each in order.
+pub fn assess_batches(
+    processor: &Processor,
+    source: &str,
+    batches: &[(i32, Vec<LogRecord>)],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<(i32, Vec<Assessed>)> {
+    batches
+        .iter()
+        .map(|(partition, records)| {
+            (
+                *partition,
+                assess(processor, source, *partition, records, now),
+            )
+        })
+        .collect()
+}
+
 /// Pipeline totals before disclosure control (the scalar part of [`Summary`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Totals {
@@ -147,16 +165,7 @@ pub trait AnalyticsStore: Send + Sync {
         processor: &Processor,
         batches: Vec<(i32, Vec<LogRecord>)>,
     ) -> Result<Vec<(i32, BatchStats)>, StoreError> {
-        let now = chrono::Utc::now();
-        let assessed: Vec<(i32, Vec<Assessed>)> = batches
-            .into_iter()
-            .map(|(partition, records)| {
-                (
-                    partition,
-                    assess(processor, source, partition, &records, now),
-                )
-            })
-            .collect();
+        let assessed = assess_batches(processor, source, &batches, chrono::Utc::now());
         self.apply_assessed(source, processor, Arc::new(assessed), &LookAhead::default())
             .await
     }

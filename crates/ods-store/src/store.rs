@@ -382,16 +382,7 @@ impl EmbeddedStore {
         processor: &Processor,
         batches: &[(i32, Vec<LogRecord>)],
     ) -> Result<Vec<(i32, BatchStats)>, StoreError> {
-        let now = Utc::now();
-        let assessed: Vec<(i32, Vec<Assessed>)> = batches
-            .iter()
-            .map(|(partition, records)| {
-                (
-                    *partition,
-                    crate::api::assess(processor, source, *partition, records, now),
-                )
-            })
-            .collect();
+        let assessed = crate::api::assess_batches(processor, source, batches, Utc::now());
         self.apply_assessed(source, processor, &assessed)
     }
 
