@@ -99,9 +99,15 @@ pub async fn replay(config: &Config) -> Result<()> {
     let started = Instant::now();
     let progress = bar(total, "replaying", true);
     let mut done = 0usize;
+    let mut pipeline = embedded::Pipeline::new(
+        log.clone(),
+        store,
+        processor,
+        config.processor_batch_size,
+        None,
+    );
     loop {
-        let stats =
-            embedded::step(&log, &store, &processor, config.processor_batch_size, None).await?;
+        let stats = pipeline.step().await?;
         if stats.records == 0 {
             break;
         }
