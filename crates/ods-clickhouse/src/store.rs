@@ -553,6 +553,18 @@ impl ClickHouseStore {
     }
 }
 
+/// Lower-case hex of `bytes`, as `hex::encode` gives it, without its per-character iterator
+/// (which cost the applier about 1% of the processor's CPU at 10,000 records a round).
+fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    out
+}
+
 fn signal_row(s: &SignalRecord) -> SignalRevisionRow {
     SignalRevisionRow {
         signal_id: s.id.clone(),
@@ -703,7 +715,7 @@ impl BatchRows {
                     &validated.reporter_pseudonym,
                     state,
                     stored,
-                    hex::encode(bytes),
+                    to_hex(bytes),
                 )?);
                 stats.validated += 1;
                 Ok(Some((id.clone(), state.clone())))
@@ -780,7 +792,7 @@ impl BatchRows {
                     source_partition: partition,
                     source_offset: offset,
                     error: dead.error.clone(),
-                    payload_hex: hex::encode(&dead.payload),
+                    payload_hex: to_hex(&dead.payload),
                     failed_at_ms: dead.failed_at,
                 });
                 stats.dead_letters += 1;
@@ -1047,5 +1059,18 @@ impl AnalyticsStore for ClickHouseStore {
                 .map_err(|e| ClickHouseError::request("reset", e))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::to_hex;
+
+    #[test]
+    fn hex_is_what_the_hex_crate_gives() {
+        let every_byte: Vec<u8> = (0..=255).collect();
+        assert_eq!(to_hex(&every_byte), hex::encode(&every_byte));
+        assert_eq!(to_hex(&[]), "");
+        assert_eq!(to_hex(&[0x0f, 0xa0]), "0fa0");
     }
 }

@@ -552,12 +552,18 @@ impl Worker {
                 None
             }
         };
+        // The round handed over before the current one. The applier takes a round only after it
+        // has finished (and let go of) the one before, so once a hand-over is done this thread
+        // holds the last reference to the round before it and frees it here, off the applier's
+        // path (freeing 10,000 assessed records took the applier 10-20 ms).
+        let mut previous: Option<ods_store::AssessedBatches> = None;
         while !self.stopped() {
             let round = self.poll_round();
             if round.is_empty() {
                 continue;
             }
             let batches: ods_store::AssessedBatches = Arc::new(round.into_iter().collect());
+            let handed = batches.clone();
             // while the previous round is applied; a failed look-up only costs the applier the
             // reads it saves
             let look_ahead = self
@@ -585,6 +591,7 @@ impl Worker {
                 self.applier.shared.round_finished();
                 break;
             }
+            drop(previous.replace(handed));
         }
         // graceful: the applier finishes the rounds handed to it
         drop(rounds);
