@@ -232,8 +232,9 @@ impl EmbeddedStore {
         }
         cached_execute(
             &tx,
-            "DELETE FROM dead_letters WHERE source = ?1 AND source_offset >= ?2 AND source_offset < ?3",
-            params![source, from, until],
+            "DELETE FROM dead_letters WHERE source = ?1 AND source_partition = ?2
+                 AND source_offset >= ?3 AND source_offset < ?4",
+            params![source, partition, from, until],
         )
         .map_err(|e| self.db_error(e))?;
 
@@ -252,8 +253,9 @@ impl EmbeddedStore {
                     // a record the decoder now reads: its old dead letter goes
                     cached_execute(
                         &tx,
-                        "DELETE FROM dead_letters WHERE source = ?1 AND source_offset = ?2",
-                        params![source, record.offset],
+                        "DELETE FROM dead_letters
+                         WHERE source = ?1 AND source_partition = ?2 AND source_offset = ?3",
+                        params![source, partition, record.offset],
                     )
                     .map_err(|e| self.db_error(e))?;
                 }

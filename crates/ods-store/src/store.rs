@@ -238,10 +238,26 @@ CREATE TABLE IF NOT EXISTS signal_audit (
     PRIMARY KEY (signal_id, revision)
 );
 CREATE TABLE IF NOT EXISTS dead_letters (
-    source TEXT NOT NULL, source_offset INTEGER NOT NULL, error TEXT NOT NULL, payload BLOB NOT NULL,
-    failed_at INTEGER NOT NULL,
-    PRIMARY KEY (source, source_offset)
+    source TEXT NOT NULL, source_partition INTEGER NOT NULL, source_offset INTEGER NOT NULL,
+    error TEXT NOT NULL, payload BLOB NOT NULL, failed_at INTEGER NOT NULL,
+    PRIMARY KEY (source, source_partition, source_offset)
 );";
+
+/// Gives the dead letters of older data directories (keyed by source and offset only, which
+/// let two partitions' dead letters at the same offset overwrite each other) their partition:
+/// 0, the embedded log's only one (one transaction).
+const MIGRATE_DEAD_LETTERS: &str = "
+BEGIN;
+CREATE TABLE dead_letters_by_partition (
+    source TEXT NOT NULL, source_partition INTEGER NOT NULL, source_offset INTEGER NOT NULL,
+    error TEXT NOT NULL, payload BLOB NOT NULL, failed_at INTEGER NOT NULL,
+    PRIMARY KEY (source, source_partition, source_offset)
+);
+INSERT INTO dead_letters_by_partition
+    SELECT source, 0, source_offset, error, payload, failed_at FROM dead_letters;
+DROP TABLE dead_letters;
+ALTER TABLE dead_letters_by_partition RENAME TO dead_letters;
+COMMIT;";
 
 /// Fills `agg_reporters` (counted notifications per count cell and reporter, added with the
 /// sector-fund reporter threshold) from the stored notification states, for data directories
@@ -315,6 +331,16 @@ impl EmbeddedStore {
             .map_err(db)?;
         if legacy {
             writer.execute_batch(MIGRATE_CHECKPOINTS).map_err(db)?;
+        }
+        let dead_letters_by_offset: bool = writer
+            .query_row(
+                "SELECT COUNT(*) = 0 FROM pragma_table_info('dead_letters') WHERE name = 'source_partition'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        if dead_letters_by_offset {
+            writer.execute_batch(MIGRATE_DEAD_LETTERS).map_err(db)?;
         }
         let reader = open().map_err(db)?;
         let checkpointer = Checkpointer::start(open().map_err(db)?).map_err(|e| {
@@ -658,11 +684,19 @@ fn apply(
         Decision::DeadLetter(dead) => {
             cached_execute(
                 tx,
-                "INSERT OR REPLACE INTO dead_letters (source, source_offset, error, payload, failed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![source, offset, dead.error, dead.payload, dead.failed_at],
+                "INSERT OR REPLACE INTO dead_letters
+                     (source, source_partition, source_offset, error, payload, failed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    source,
+                    dead.source_partition,
+                    offset,
+                    dead.error,
+                    dead.payload,
+                    dead.failed_at
+                ],
             )?;
-            tracing::warn!(source, offset, error = %dead.error, "undecodable record sent to dead letters");
+            tracing::warn!(source, partition = dead.source_partition, offset, error = %dead.error, "undecodable record sent to dead letters");
             stats.dead_letters += 1;
         }
     }

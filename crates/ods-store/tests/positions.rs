@@ -69,3 +69,78 @@ fn the_checkpointer_copies_committed_frames_into_the_database_file() {
     }
     drop(store);
 }
+
+fn poison(offset: i64) -> ods_log::LogRecord {
+    ods_log::LogRecord {
+        topic: "t".into(),
+        offset,
+        key: "poison".into(),
+        payload: b"not avro".to_vec(),
+        appended_at_ms: 0,
+    }
+}
+
+/// Dead letters are kept per (source, partition, offset): the Kafka runner's partitions share
+/// one source name, and two of them can hold an undecodable record at the same offset.
+#[tokio::test]
+async fn dead_letters_of_two_partitions_at_the_same_offset_are_both_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(&dir.path().join("store.sqlite")).unwrap();
+    let processor = ods_processor::Processor::new(
+        std::sync::Arc::new(ods_codelists::CodeLists::bundled().unwrap()),
+        ods_validation::Limits::default(),
+    );
+    for partition in [0, 1] {
+        let stats = store
+            .apply_batch("kafka:t", partition, &processor, &[poison(7)])
+            .unwrap();
+        assert_eq!(stats.dead_letters, 1);
+    }
+    // applied again (a redelivery): still two
+    store
+        .apply_batch("kafka:t", 1, &processor, &[poison(7)])
+        .unwrap();
+    let totals = AnalyticsStore::totals(&store).await.unwrap();
+    assert_eq!(totals.dead_letters, 2);
+}
+
+/// A data directory from before dead letters had a partition keeps its dead letters, on
+/// partition 0 (the embedded log's only one).
+#[tokio::test]
+async fn old_dead_letters_move_to_partition_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite");
+    {
+        let old = rusqlite::Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE dead_letters (
+                 source TEXT NOT NULL, source_offset INTEGER NOT NULL, error TEXT NOT NULL,
+                 payload BLOB NOT NULL, failed_at INTEGER NOT NULL,
+                 PRIMARY KEY (source, source_offset));
+             INSERT INTO dead_letters VALUES ('ods.notifications.v1/0', 3, 'bad', x'00', 0);",
+        )
+        .unwrap();
+    }
+    let store = EmbeddedStore::open(&path).unwrap();
+    assert_eq!(
+        AnalyticsStore::totals(&store).await.unwrap().dead_letters,
+        1
+    );
+    drop(store);
+    // opening again is a no-op
+    let store = EmbeddedStore::open(&path).unwrap();
+    assert_eq!(
+        AnalyticsStore::totals(&store).await.unwrap().dead_letters,
+        1
+    );
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let partition: i32 = conn
+        .query_row(
+            "SELECT source_partition FROM dead_letters WHERE source_offset = 3",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(partition, 0);
+}
