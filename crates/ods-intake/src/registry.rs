@@ -502,8 +502,9 @@ fn add_duplicate_key(conn: &Connection) -> rusqlite::Result<()> {
              WHERE content IS NOT NULL;",
         )?;
     }
-    // (reporter, dup_key) alone made the duplicate check read and sort every notification of
-    // the doctor with the same key (a temporary b-tree for `ORDER BY id`)
+    // with (reporter, dup_key) alone SQLite answered the duplicate check from the (reporter, id)
+    // index, reading the doctor's notifications until five matched, or sorted all that shared
+    // the key
     conn.execute_batch(
         "CREATE INDEX IF NOT EXISTS notifications_by_duplicate_key_and_id
              ON notifications (reporter, dup_key, id);
@@ -712,9 +713,10 @@ mod tests {
         );
     }
 
-    /// The duplicate check reads a handful of index entries in id order, never every
-    /// notification sharing the key (a doctor who files many similar cases would otherwise make
-    /// each filing slower than the last); also in a registry made with the older index.
+    /// The duplicate check reads a handful of entries of its own index in id order, not the
+    /// doctor's notifications one by one until five match (with the older index SQLite took the
+    /// (reporter, id) index: every notification of a doctor without duplicates, at each filing);
+    /// also in a registry made with the older index.
     #[test]
     fn the_duplicate_check_needs_no_sort_of_all_notifications_sharing_the_key() {
         let dir = tempfile::tempdir().unwrap();
