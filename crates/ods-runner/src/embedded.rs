@@ -45,10 +45,12 @@ fn task_failed(e: tokio::task::JoinError) -> RunnerError {
 /// enrichment, the forms to store) on another thread.
 ///
 /// Reading ahead is safe because the store decides: a batch applies only its records at or after
-/// the stored position, so a batch read ahead from where the previous one ended either follows
-/// the stored position exactly or holds records already applied (by another writer), which
-/// change nothing. After a failed batch the read-ahead is dropped and the next step reads again
-/// from the stored position.
+/// the stored position, and a read-ahead is kept only once the batch before it is committed, so
+/// it starts where the stored position then was, or before it when another writer applied
+/// records meanwhile (those change nothing). After a failed batch, or a step cancelled part-way,
+/// the next step reads again from the stored position. This relies on positions moving only
+/// forward while a pipeline runs: the full `ods replay`, which resets them, holds the data
+/// directory's lock, so no `ods run` runs meanwhile.
 pub struct Pipeline {
     log: Arc<EmbeddedLog>,
     store: Arc<EmbeddedStore>,
@@ -121,16 +123,18 @@ impl Pipeline {
                     ..BatchStats::default()
                 });
             }
-            self.ahead = Some(self.prepare(prepared.next));
+            // Read ahead while this batch is written, but keep the read-ahead only once the batch
+            // is committed: if the apply fails, or this future is dropped part-way, it is dropped
+            // too and the next step reads from the stored position again.
+            let ahead = self.prepare(prepared.next);
             match self.apply(prepared.assessed).await {
                 // another writer had applied all of it: read again from the stored position
-                Ok(stats) if stats.records == 0 => self.ahead = None,
-                Ok(stats) => return Ok(stats),
-                Err(e) => {
-                    // nothing of the batch was applied: start again from the stored position
-                    self.ahead = None;
-                    return Err(e);
+                Ok(stats) if stats.records == 0 => {}
+                Ok(stats) => {
+                    self.ahead = Some(ahead);
+                    return Ok(stats);
                 }
+                Err(e) => return Err(e),
             }
         }
     }
@@ -159,7 +163,7 @@ impl Pipeline {
                 .pop()
                 .map(|(_, stats)| stats)
                 .unwrap_or_default();
-            if let Some(m) = &metrics {
+            if let Some(m) = metrics.as_ref().filter(|_| stats.records > 0) {
                 m.batch_applied(&stats, started.elapsed().as_secs_f64());
                 let end = log.end_offset(NOTIFICATIONS_TOPIC)?;
                 m.set_lags(&[(0, end - stats.next_offset)]);

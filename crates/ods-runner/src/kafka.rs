@@ -560,6 +560,10 @@ impl Worker {
         while !self.stopped() {
             let round = self.poll_round();
             if round.is_empty() {
+                // a quiet stream: once the applier is done, the last round is not kept around
+                if self.applier.shared.applier_idle() {
+                    previous = None;
+                }
                 continue;
             }
             let batches: ods_store::AssessedBatches = Arc::new(round.into_iter().collect());

@@ -167,3 +167,105 @@ async fn read_ahead_batches_give_the_fold_when_the_log_grows_and_another_writer_
         AnalyticsStore::reporter_activity(&reference).await.unwrap()
     );
 }
+
+/// Steps cancelled at arbitrary points (a dropped future: its blocking work may still finish on
+/// its own) lose and double-count nothing: the next step starts from the stored position.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steps_cancelled_part_way_give_the_fold() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedLog::open(&dir.path().join("log.sqlite"), 64).unwrap();
+    let store = Arc::new(EmbeddedStore::open(&dir.path().join("store.sqlite")).unwrap());
+    let processor = processor();
+    let records = appends();
+    append_all(&log, &records).await;
+    let mut pipeline = Pipeline::new(log.clone(), store.clone(), processor.clone(), 37, None);
+    // cancel after 0 to 3 ms, deterministic per attempt
+    let mut attempt = 0u64;
+    while store.checkpoint(EMBEDDED_SOURCE).unwrap() < records.len() as i64 {
+        attempt += 1;
+        assert!(attempt < 100_000, "no progress");
+        let budget = std::time::Duration::from_micros((attempt * 7919) % 3000);
+        let _ = tokio::time::timeout(budget, pipeline.step()).await;
+    }
+    // what a cancelled step left running finishes; then nothing is left to do
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(drain(&mut pipeline).await, 0);
+    assert_eq!(
+        store.checkpoint(EMBEDDED_SOURCE).unwrap(),
+        records.len() as i64
+    );
+
+    let reference_dir = tempfile::tempdir().unwrap();
+    let reference = EmbeddedStore::open(&reference_dir.path().join("r.sqlite")).unwrap();
+    let all = log
+        .read_from(NOTIFICATIONS_TOPIC, 0, records.len() + 1)
+        .unwrap();
+    reference
+        .apply_batch(EMBEDDED_SOURCE, 0, &processor, &all)
+        .unwrap();
+    assert_eq!(
+        AnalyticsStore::totals(store.as_ref()).await.unwrap(),
+        AnalyticsStore::totals(&reference).await.unwrap()
+    );
+    for query in queries() {
+        let mut want = AnalyticsStore::exact_counts(&reference, &query)
+            .await
+            .unwrap();
+        let mut got = AnalyticsStore::exact_counts(store.as_ref(), &query)
+            .await
+            .unwrap();
+        want.sort();
+        got.sort();
+        assert_eq!(got, want, "counts by {:?}", query.group_by);
+    }
+}
+
+/// A step cancelled while its batch waits for the store, whose batch then fails (the store's
+/// 10 s busy timeout runs out while another connection holds the write lock): the batch read
+/// ahead during that step must not be applied on top of the old position, which would skip the
+/// failed batch for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_cancelled_before_its_batch_failed_skips_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedLog::open(&dir.path().join("log.sqlite"), 64).unwrap();
+    let store_path = dir.path().join("store.sqlite");
+    let store = Arc::new(EmbeddedStore::open(&store_path).unwrap());
+    let processor = processor();
+    let records = appends();
+    append_all(&log, &records).await;
+    let mut pipeline = Pipeline::new(log.clone(), store.clone(), processor.clone(), 37, None);
+    assert_eq!(pipeline.step().await.unwrap().records, 37);
+
+    // another connection holds the write lock; the next batch waits for it, and the step is
+    // cancelled meanwhile (its blocking work goes on, then fails at the busy timeout)
+    let holder = rusqlite::Connection::open(&store_path).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let cancelled =
+        tokio::time::timeout(std::time::Duration::from_millis(500), pipeline.step()).await;
+    assert!(
+        cancelled.is_err(),
+        "the step finished under a held write lock"
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(11)).await;
+    holder.execute_batch("ROLLBACK").unwrap();
+    // the premise: the cancelled step's batch did not get in
+    assert_eq!(store.checkpoint(EMBEDDED_SOURCE).unwrap(), 37);
+
+    assert_eq!(drain(&mut pipeline).await, records.len() - 37);
+    assert_eq!(
+        store.checkpoint(EMBEDDED_SOURCE).unwrap(),
+        records.len() as i64
+    );
+    let reference_dir = tempfile::tempdir().unwrap();
+    let reference = EmbeddedStore::open(&reference_dir.path().join("r.sqlite")).unwrap();
+    let all = log
+        .read_from(NOTIFICATIONS_TOPIC, 0, records.len() + 1)
+        .unwrap();
+    reference
+        .apply_batch(EMBEDDED_SOURCE, 0, &processor, &all)
+        .unwrap();
+    assert_eq!(
+        AnalyticsStore::totals(store.as_ref()).await.unwrap(),
+        AnalyticsStore::totals(&reference).await.unwrap()
+    );
+}

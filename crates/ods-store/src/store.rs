@@ -238,26 +238,42 @@ CREATE TABLE IF NOT EXISTS signal_audit (
     PRIMARY KEY (signal_id, revision)
 );
 CREATE TABLE IF NOT EXISTS dead_letters (
-    source TEXT NOT NULL, source_partition INTEGER NOT NULL, source_offset INTEGER NOT NULL,
+    source TEXT NOT NULL, source_partition INTEGER NOT NULL DEFAULT 0, source_offset INTEGER NOT NULL,
     error TEXT NOT NULL, payload BLOB NOT NULL, failed_at INTEGER NOT NULL,
     PRIMARY KEY (source, source_partition, source_offset)
 );";
 
 /// Gives the dead letters of older data directories (keyed by source and offset only, which
-/// let two partitions' dead letters at the same offset overwrite each other) their partition:
-/// 0, the embedded log's only one (one transaction).
+/// let two partitions' dead letters at the same offset overwrite each other) a partition: 0, the
+/// embedded log's only one (dead letters the Kafka runner wrote into an embedded store, in tests
+/// and benchmarks, lose theirs). Run inside a transaction by [`migrate_dead_letters`]. The
+/// column defaults to 0, so an older binary still writes the embedded log's dead letters.
 const MIGRATE_DEAD_LETTERS: &str = "
-BEGIN;
 CREATE TABLE dead_letters_by_partition (
-    source TEXT NOT NULL, source_partition INTEGER NOT NULL, source_offset INTEGER NOT NULL,
+    source TEXT NOT NULL, source_partition INTEGER NOT NULL DEFAULT 0, source_offset INTEGER NOT NULL,
     error TEXT NOT NULL, payload BLOB NOT NULL, failed_at INTEGER NOT NULL,
     PRIMARY KEY (source, source_partition, source_offset)
 );
 INSERT INTO dead_letters_by_partition
     SELECT source, 0, source_offset, error, payload, failed_at FROM dead_letters;
 DROP TABLE dead_letters;
-ALTER TABLE dead_letters_by_partition RENAME TO dead_letters;
-COMMIT;";
+ALTER TABLE dead_letters_by_partition RENAME TO dead_letters;";
+
+/// Applies [`MIGRATE_DEAD_LETTERS`] when `dead_letters` has no partition column, deciding and
+/// migrating in one write transaction, so two processes opening an old store at once migrate it
+/// once.
+fn migrate_dead_letters(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let by_offset: bool = tx.query_row(
+        "SELECT COUNT(*) = 0 FROM pragma_table_info('dead_letters') WHERE name = 'source_partition'",
+        [],
+        |r| r.get(0),
+    )?;
+    if by_offset {
+        tx.execute_batch(MIGRATE_DEAD_LETTERS)?;
+    }
+    tx.commit()
+}
 
 /// Fills `agg_reporters` (counted notifications per count cell and reporter, added with the
 /// sector-fund reporter threshold) from the stored notification states, for data directories
@@ -308,7 +324,7 @@ impl EmbeddedStore {
             conn.busy_timeout(Duration::from_secs(10))?;
             Ok(conn)
         };
-        let writer = open().map_err(db)?;
+        let mut writer = open().map_err(db)?;
         let has_table = |name: &str| -> rusqlite::Result<bool> {
             writer.query_row(
                 "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
@@ -332,16 +348,7 @@ impl EmbeddedStore {
         if legacy {
             writer.execute_batch(MIGRATE_CHECKPOINTS).map_err(db)?;
         }
-        let dead_letters_by_offset: bool = writer
-            .query_row(
-                "SELECT COUNT(*) = 0 FROM pragma_table_info('dead_letters') WHERE name = 'source_partition'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(db)?;
-        if dead_letters_by_offset {
-            writer.execute_batch(MIGRATE_DEAD_LETTERS).map_err(db)?;
-        }
+        migrate_dead_letters(&mut writer).map_err(db)?;
         let reader = open().map_err(db)?;
         let checkpointer = Checkpointer::start(open().map_err(db)?).map_err(|e| {
             StoreError::Task(format!("cannot start the WAL checkpointer thread: {e}"))

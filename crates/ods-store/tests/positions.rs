@@ -143,4 +143,11 @@ async fn old_dead_letters_move_to_partition_zero() {
         )
         .unwrap();
     assert_eq!(partition, 0);
+    // an older binary, which does not know the column, can still write the embedded log's
+    conn.execute(
+        "INSERT OR REPLACE INTO dead_letters (source, source_offset, error, payload, failed_at)
+         VALUES ('ods.notifications.v1/0', 4, 'bad', x'00', 0)",
+        [],
+    )
+    .unwrap();
 }
