@@ -468,7 +468,8 @@ impl RegistryWriter {
 
 /// The first five earlier notifications of a doctor (`?1`) with the same duplicate key (`?2`),
 /// other than `?3`. The index on (reporter, dup_key, id) answers it in id order, so it reads a
-/// handful of rows however many notifications share the key.
+/// handful of rows however many notifications the doctor has (withdrawn ones with the same key
+/// are read and passed over).
 const PROBABLE_DUPLICATES: &str = "SELECT id FROM notifications
     WHERE reporter = ?1 AND dup_key = ?2 AND withdrawn = 0 AND id <> ?3 ORDER BY id LIMIT 5";
 
@@ -718,7 +719,7 @@ mod tests {
     /// (reporter, id) index: every notification of a doctor without duplicates, at each filing);
     /// also in a registry made with the older index.
     #[test]
-    fn the_duplicate_check_needs_no_sort_of_all_notifications_sharing_the_key() {
+    fn the_duplicate_check_reads_its_own_index_in_id_order() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.sqlite");
         {

@@ -165,8 +165,14 @@ impl Pipeline {
                 .unwrap_or_default();
             if let Some(m) = metrics.as_ref().filter(|_| stats.records > 0) {
                 m.batch_applied(&stats, started.elapsed().as_secs_f64());
-                let end = log.end_offset(NOTIFICATIONS_TOPIC)?;
-                m.set_lags(&[(0, end - stats.next_offset)]);
+                // the batch is committed: a failed look at the log's end only leaves the lag
+                // gauge as it was
+                match log.end_offset(NOTIFICATIONS_TOPIC) {
+                    Ok(end) => m.set_lags(&[(0, end - stats.next_offset)]),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "lag not updated: the log's end is unknown")
+                    }
+                }
             }
             tracing::debug!(
                 records,

@@ -263,13 +263,19 @@ ALTER TABLE dead_letters_by_partition RENAME TO dead_letters;";
 /// migrating in one write transaction, so two processes opening an old store at once migrate it
 /// once.
 fn migrate_dead_letters(conn: &mut Connection) -> rusqlite::Result<()> {
+    let by_offset = |c: &Connection| -> rusqlite::Result<bool> {
+        c.query_row(
+            "SELECT COUNT(*) = 0 FROM pragma_table_info('dead_letters') WHERE name = 'source_partition'",
+            [],
+            |r| r.get(0),
+        )
+    };
+    // the write lock only when there is something to migrate (asked again under it)
+    if !by_offset(conn)? {
+        return Ok(());
+    }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let by_offset: bool = tx.query_row(
-        "SELECT COUNT(*) = 0 FROM pragma_table_info('dead_letters') WHERE name = 'source_partition'",
-        [],
-        |r| r.get(0),
-    )?;
-    if by_offset {
+    if by_offset(&tx)? {
         tx.execute_batch(MIGRATE_DEAD_LETTERS)?;
     }
     tx.commit()
