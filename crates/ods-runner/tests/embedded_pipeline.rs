@@ -87,6 +87,39 @@ fn queries() -> Vec<CountQuery> {
     ]
 }
 
+/// Asserts that `store` holds what the whole log, folded in one batch into a fresh store, gives:
+/// totals, counts and reporter activity.
+async fn assert_the_fold(store: &EmbeddedStore, log: &EmbeddedLog, processor: &Processor) {
+    let reference_dir = tempfile::tempdir().unwrap();
+    let reference = EmbeddedStore::open(&reference_dir.path().join("r.sqlite")).unwrap();
+    let end = log.end_offset(NOTIFICATIONS_TOPIC).unwrap();
+    let all = log
+        .read_from(NOTIFICATIONS_TOPIC, 0, end as usize + 1)
+        .unwrap();
+    assert_eq!(all.len() as i64, end);
+    reference
+        .apply_batch(EMBEDDED_SOURCE, 0, processor, &all)
+        .unwrap();
+    let expected = AnalyticsStore::totals(&reference).await.unwrap();
+    assert!(expected.notifications_counted > 500, "{expected:?}");
+    assert!(expected.notifications_rejected > 0, "{expected:?}");
+    assert_eq!(expected.dead_letters, 1, "{expected:?}");
+    assert_eq!(AnalyticsStore::totals(store).await.unwrap(), expected);
+    for query in queries() {
+        let mut want = AnalyticsStore::exact_counts(&reference, &query)
+            .await
+            .unwrap();
+        let mut got = AnalyticsStore::exact_counts(store, &query).await.unwrap();
+        want.sort();
+        got.sort();
+        assert_eq!(got, want, "counts by {:?}", query.group_by);
+    }
+    assert_eq!(
+        AnalyticsStore::reporter_activity(store).await.unwrap(),
+        AnalyticsStore::reporter_activity(&reference).await.unwrap()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_ahead_batches_give_the_fold_when_the_log_grows_and_another_writer_interferes() {
     let dir = tempfile::tempdir().unwrap();
@@ -131,41 +164,7 @@ async fn read_ahead_batches_give_the_fold_when_the_log_grows_and_another_writer_
         records.len() as i64
     );
 
-    // the reference: the whole log folded in one batch into a fresh store
-    let reference_dir = tempfile::tempdir().unwrap();
-    let reference = EmbeddedStore::open(&reference_dir.path().join("r.sqlite")).unwrap();
-    let all = log
-        .read_from(NOTIFICATIONS_TOPIC, 0, records.len() + 1)
-        .unwrap();
-    assert_eq!(all.len(), records.len());
-    reference
-        .apply_batch(EMBEDDED_SOURCE, 0, &processor, &all)
-        .unwrap();
-    let expected = AnalyticsStore::totals(&reference).await.unwrap();
-    assert!(expected.notifications_counted > 500, "{expected:?}");
-    assert!(expected.notifications_rejected > 0, "{expected:?}");
-    assert_eq!(expected.dead_letters, 1, "{expected:?}");
-    assert_eq!(
-        AnalyticsStore::totals(store.as_ref()).await.unwrap(),
-        expected
-    );
-    for query in queries() {
-        let mut want = AnalyticsStore::exact_counts(&reference, &query)
-            .await
-            .unwrap();
-        let mut got = AnalyticsStore::exact_counts(store.as_ref(), &query)
-            .await
-            .unwrap();
-        want.sort();
-        got.sort();
-        assert_eq!(got, want, "counts by {:?}", query.group_by);
-    }
-    assert_eq!(
-        AnalyticsStore::reporter_activity(store.as_ref())
-            .await
-            .unwrap(),
-        AnalyticsStore::reporter_activity(&reference).await.unwrap()
-    );
+    assert_the_fold(&store, &log, &processor).await;
 }
 
 /// Steps cancelled at arbitrary points (a dropped future: its blocking work may still finish on
@@ -195,29 +194,7 @@ async fn steps_cancelled_part_way_give_the_fold() {
         records.len() as i64
     );
 
-    let reference_dir = tempfile::tempdir().unwrap();
-    let reference = EmbeddedStore::open(&reference_dir.path().join("r.sqlite")).unwrap();
-    let all = log
-        .read_from(NOTIFICATIONS_TOPIC, 0, records.len() + 1)
-        .unwrap();
-    reference
-        .apply_batch(EMBEDDED_SOURCE, 0, &processor, &all)
-        .unwrap();
-    assert_eq!(
-        AnalyticsStore::totals(store.as_ref()).await.unwrap(),
-        AnalyticsStore::totals(&reference).await.unwrap()
-    );
-    for query in queries() {
-        let mut want = AnalyticsStore::exact_counts(&reference, &query)
-            .await
-            .unwrap();
-        let mut got = AnalyticsStore::exact_counts(store.as_ref(), &query)
-            .await
-            .unwrap();
-        want.sort();
-        got.sort();
-        assert_eq!(got, want, "counts by {:?}", query.group_by);
-    }
+    assert_the_fold(&store, &log, &processor).await;
 }
 
 /// A step cancelled while its batch waits for the store, whose batch then fails (the store's
@@ -256,16 +233,5 @@ async fn a_step_cancelled_before_its_batch_failed_skips_nothing() {
         store.checkpoint(EMBEDDED_SOURCE).unwrap(),
         records.len() as i64
     );
-    let reference_dir = tempfile::tempdir().unwrap();
-    let reference = EmbeddedStore::open(&reference_dir.path().join("r.sqlite")).unwrap();
-    let all = log
-        .read_from(NOTIFICATIONS_TOPIC, 0, records.len() + 1)
-        .unwrap();
-    reference
-        .apply_batch(EMBEDDED_SOURCE, 0, &processor, &all)
-        .unwrap();
-    assert_eq!(
-        AnalyticsStore::totals(store.as_ref()).await.unwrap(),
-        AnalyticsStore::totals(&reference).await.unwrap()
-    );
+    assert_the_fold(&store, &log, &processor).await;
 }
