@@ -552,6 +552,7 @@ async fn replay_from_a_point_applies_corrected_code_lists_to_later_notifications
 async fn a_probable_duplicate_is_accepted_with_a_warning_naming_the_first() {
     let dir = tempfile::tempdir().unwrap();
     let reporter = reporter_token(dir.path(), "19012345601", "AD0001");
+    let other_doctor = reporter_token(dir.path(), "19012345602", "AD0001");
     let server = Server::start(dir.path());
     let client = reqwest::Client::new();
     let mut answers = Vec::new();
@@ -574,6 +575,32 @@ async fn a_probable_duplicate_is_accepted_with_a_warning_naming_the_first() {
     assert!(
         warning.contains("probable duplicate") && warning.contains(first),
         "{warning}"
+    );
+    // identical filings sent at the same moment: the registry checks each as it applies it, so
+    // exactly one (the first applied) goes without a warning
+    let at_once: Vec<_> = (0..8)
+        .map(|_| {
+            tokio::spawn(
+                client
+                    .post(server.url("/api/v1/notifications"))
+                    .bearer_auth(&other_doctor)
+                    .json(&valid_body())
+                    .send(),
+            )
+        })
+        .collect();
+    let mut unwarned = 0;
+    for response in at_once {
+        let response = response.await.unwrap().unwrap();
+        assert_eq!(response.status(), 202);
+        let answer = response.json::<Value>().await.unwrap();
+        if answer["warnings"] == json!([]) {
+            unwarned += 1;
+        }
+    }
+    assert_eq!(
+        unwarned, 1,
+        "exactly one of eight identical filings is unwarned"
     );
 }
 
@@ -1086,6 +1113,16 @@ async fn a_batch_upload_answers_every_line_and_good_lines_stand() {
         .collect();
     assert_eq!(summary, vec![(1, 202), (2, 422), (4, 400), (5, 202)]);
     assert_eq!(lines[1]["violations"][0]["rule"], "sex.invalid");
+    // line 5 is the same case as line 1: accepted, with the warning a single filing would get
+    assert_eq!(lines[0]["warnings"], json!([]));
+    let first = lines[0]["id"].as_str().unwrap();
+    let warnings = lines[3]["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].as_str().unwrap().contains("probable duplicate")
+            && warnings[0].as_str().unwrap().contains(first),
+        "{warnings:?}"
+    );
 
     let csv = "service_id,diagnosis_code,exposures,sector_code,occupation_code,sex,birth_year,diagnosis_date,consequence,absence_band,detection_route,prevention_advice\r\n\
                AD0001,L694,ER003*|PS001,1071,7512,F,1980,2024-03-01,temporary,1to3m,absence_guidance,organisational|ppe\r\n\

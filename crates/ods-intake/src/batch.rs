@@ -174,25 +174,32 @@ impl Run {
             })
             .collect();
         let outcome = if events.is_empty() {
-            Ok(())
+            Ok(Vec::new())
         } else {
-            let mut result = self.intake.publish(events.clone()).await;
+            let mut result = self.intake.publish_with_warnings(events.clone()).await;
             // a busy log is retried a few times before the lines are answered 503
             for _ in 0..20 {
                 if !matches!(result, Err(PublishError::Backpressure)) {
                     break;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                result = self.intake.publish(events.clone()).await;
+                result = self.intake.publish_with_warnings(events.clone()).await;
             }
             result
         };
+        // the warnings of the accepted lines, in their order (none when the registry failed)
+        let mut warnings = match &outcome {
+            Ok(warnings) => warnings.clone(),
+            Err(_) => Vec::new(),
+        }
+        .into_iter();
         for (number, p) in pending {
             let answer = match (p, &outcome) {
                 (Pending::Answer(v), _) => v,
-                (Pending::Accepted(e), Ok(())) => json!({
+                (Pending::Accepted(e), Ok(_)) => json!({
                     "line": number, "status": 202,
-                    "id": e.notification_id().map(|id| id.to_string()), "version": 1
+                    "id": e.notification_id().map(|id| id.to_string()), "version": 1,
+                    "warnings": warnings.next().unwrap_or_default()
                 }),
                 (Pending::Accepted(_), Err(e)) => json!({
                     "line": number, "status": 503,

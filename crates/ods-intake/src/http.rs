@@ -225,7 +225,7 @@ pub(crate) async fn file_notification(
         content((String = "application/x-ndjson"), (String = "text/csv"))
     ),
     responses(
-        (status = 200, description = "one NDJSON result per input line, in order: {line, status: 202, id} or {line, status: 422, violations} (400/413/503 per line likewise); accepted lines stand whatever happens to others", body = String, content_type = "application/x-ndjson"),
+        (status = 200, description = "one NDJSON result per input line, in order: {line, status: 202, id, version, warnings} (warnings as for a single filing, e.g. a probable duplicate of an earlier notification or of an earlier line) or {line, status: 422, violations} (400/413/503 per line likewise); accepted lines stand whatever happens to others", body = String, content_type = "application/x-ndjson"),
         errors::WrongBatchType,
         errors::AccessErrors
     )

@@ -278,13 +278,7 @@ impl IntakeRegistry {
         n: &ods_model::Notification,
         except: Option<&str>,
     ) -> Result<Vec<String>, RegistryError> {
-        let key = duplicate_key(n);
-        self.with(|c| {
-            let mut stmt = c.prepare_cached(PROBABLE_DUPLICATES)?;
-            let rows =
-                stmt.query_map(params![reporter, key, except.unwrap_or("")], |r| r.get(0))?;
-            rows.collect()
-        })
+        self.with(|c| duplicates_of(c, reporter, n, except.unwrap_or("")))
     }
 
     /// A reporter's notifications, newest first, filed in `[from, to)` (epoch ms), after the
@@ -398,10 +392,47 @@ impl IntakeRegistry {
 /// The most confirmed publishes one registry transaction applies together.
 const GROUP_APPLY_MAX: usize = 512;
 
-type GroupRequest = (
-    Vec<Event>,
-    tokio::sync::oneshot::Sender<Result<(), RegistryError>>,
-);
+/// The events of one publish, and where to send, once they are applied, the probable duplicates
+/// of each (see [`RegistryWriter::apply`]).
+struct GroupRequest {
+    events: Vec<Event>,
+    reply: tokio::sync::oneshot::Sender<Result<Vec<Vec<String>>, RegistryError>>,
+}
+
+/// Applies `events` in `tx`, and returns for each the notifications it probably duplicates,
+/// found just before it was applied (empty for all but filings). Asking in the transaction that
+/// applies the filing means two identical filings sent at the same time still see each other.
+fn apply_reporting_duplicates(
+    tx: &rusqlite::Transaction<'_>,
+    events: &[Event],
+) -> rusqlite::Result<Vec<Vec<String>>> {
+    let mut duplicates = Vec::with_capacity(events.len());
+    for event in events {
+        duplicates.push(match event {
+            Event::Filed(e) => duplicates_of(
+                tx,
+                e.reporter.as_str(),
+                &e.notification,
+                &e.notification_id.to_string(),
+            )?,
+            _ => Vec::new(),
+        });
+        apply_one(tx, event)?;
+    }
+    Ok(duplicates)
+}
+
+/// The first five notifications of `reporter` that `n` probably duplicates, other than `except`.
+fn duplicates_of(
+    conn: &Connection,
+    reporter: &str,
+    n: &ods_model::Notification,
+    except: &str,
+) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(PROBABLE_DUPLICATES)?;
+    let rows = stmt.query_map(params![reporter, duplicate_key(n), except], |r| r.get(0))?;
+    rows.collect()
+}
 
 /// Applies confirmed events to the registry on one dedicated thread, many publishes per
 /// transaction (group apply), so concurrent requests do not queue for one SQLite transaction
@@ -428,23 +459,27 @@ impl RegistryWriter {
                     }
                     let result = registry.with(|conn| {
                         let tx = conn.transaction()?;
-                        for (events, _) in &group {
-                            for event in events {
-                                apply_one(&tx, event)?;
-                            }
+                        let mut found = Vec::with_capacity(group.len());
+                        for request in &group {
+                            found.push(apply_reporting_duplicates(&tx, &request.events)?);
                         }
-                        tx.commit()
+                        tx.commit().map(|()| found)
                     });
                     match result {
-                        Ok(()) => {
-                            for (_, reply) in group {
-                                let _ = reply.send(Ok(()));
+                        Ok(found) => {
+                            for (request, duplicates) in group.into_iter().zip(found) {
+                                let _ = request.reply.send(Ok(duplicates));
                             }
                         }
                         // One bad group must not fail the others: apply each on its own.
                         Err(_) => {
-                            for (events, reply) in group {
-                                let _ = reply.send(registry.apply(&events));
+                            for request in group {
+                                let alone = registry.with(|conn| {
+                                    let tx = conn.transaction()?;
+                                    let found = apply_reporting_duplicates(&tx, &request.events)?;
+                                    tx.commit().map(|()| found)
+                                });
+                                let _ = request.reply.send(alone);
                             }
                         }
                     }
@@ -455,11 +490,13 @@ impl RegistryWriter {
     }
 
     /// Applies `events` (idempotent) together with whatever else is waiting; resolves when they
-    /// are in the registry.
-    pub async fn apply(&self, events: Vec<Event>) -> Result<(), RegistryError> {
+    /// are in the registry, with, for each event, the earlier notifications it probably
+    /// duplicates (NCvB's rule, see [`IntakeRegistry::probable_duplicates`]; empty for all but
+    /// filings), as the registry held them just before the event was applied.
+    pub async fn apply(&self, events: Vec<Event>) -> Result<Vec<Vec<String>>, RegistryError> {
         let (reply, done) = tokio::sync::oneshot::channel();
         self.requests
-            .send((events, reply))
+            .send(GroupRequest { events, reply })
             .map_err(|_| RegistryError::Internal("the registry writer stopped".into()))?;
         done.await
             .map_err(|_| RegistryError::Internal("the registry writer stopped".into()))?
@@ -681,6 +718,56 @@ mod tests {
                 .unwrap(),
             Vec::<String>::new()
         );
+    }
+
+    /// The writer reports, with each applied publish, what its filing probably duplicates, as
+    /// the registry held it just before: also for identical filings sent at the same moment,
+    /// which a check before the publish (as intake did until 2026-12-02) let both pass unwarned.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_writer_reports_duplicates_also_of_filings_applied_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry =
+            std::sync::Arc::new(IntakeRegistry::open(&dir.path().join("r.sqlite")).unwrap());
+        let writer = RegistryWriter::start(registry.clone()).unwrap();
+        let me = ReporterPseudonym::from_hex(&"a1".repeat(16)).unwrap();
+        let base = notification(serde_json::json!({}));
+        let id = |n: u128| NotificationId(uuid::Uuid::from_u128(n)).to_string();
+        // one publish of two identical filings and a withdrawal: only the second filing warns
+        let withdrawal = Event::Withdrawn(NotificationWithdrawn {
+            event_id: uuid::Uuid::from_u128(90),
+            notification_id: NotificationId(uuid::Uuid::from_u128(1)),
+            version: 2,
+            reporter: me.clone(),
+            withdrawn_at: Utc::now(),
+            reason: ods_model::WithdrawalReason::parse("duplicate").unwrap(),
+        });
+        let found = writer
+            .apply(vec![
+                filed(1, &me, base.clone()),
+                filed(2, &me, base.clone()),
+                withdrawal,
+            ])
+            .await
+            .unwrap();
+        assert_eq!(found, vec![vec![], vec![id(1)], vec![]]);
+        // twenty identical filings at once: whatever the grouping, each sees all applied before
+        // it, so exactly one (the first applied) names only filing 2, and a re-applied filing
+        // does not report itself
+        let applied = futures_util::future::join_all((10..30).map(|n| {
+            let event = filed(n, &me, base.clone());
+            let writer = &writer;
+            async move { writer.apply(vec![event]).await.unwrap() }
+        }))
+        .await;
+        let first_applied = applied.iter().filter(|found| found[0] == [id(2)]).count();
+        assert_eq!(first_applied, 1, "{applied:?}");
+        assert!(applied.iter().all(|found| found[0].len() <= 5));
+        let again = writer
+            .apply(vec![filed(2, &me, base.clone())])
+            .await
+            .unwrap();
+        assert!(!again[0].contains(&id(2)), "{again:?}");
+        assert_eq!(again[0].len(), 5, "the first five others, in id order");
     }
 
     #[test]

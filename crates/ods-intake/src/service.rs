@@ -327,21 +327,48 @@ impl Intake {
 
     /// Publishes events durably (all or none).
     pub async fn publish(&self, events: Vec<Event>) -> Result<(), PublishError> {
+        self.publish_reporting_duplicates(events).await.map(|_| ())
+    }
+
+    /// Publishes events durably (all or none), like [`Intake::publish`], and returns for each
+    /// event the warnings for its doctor: for a filing that looks like an earlier notification of
+    /// the same doctor (or an earlier filing of the same publish), a probable-duplicate warning
+    /// naming it.
+    pub async fn publish_with_warnings(
+        &self,
+        events: Vec<Event>,
+    ) -> Result<Vec<Vec<String>>, PublishError> {
+        let duplicates = self.publish_reporting_duplicates(events).await?;
+        Ok(duplicates
+            .into_iter()
+            .map(|others| self.duplicate_warnings(others))
+            .collect())
+    }
+
+    /// Publishes events durably (all or none), then applies them to the registry, and returns
+    /// for each event the earlier notifications it probably duplicates (empty for all but
+    /// filings, and when the registry update failed).
+    async fn publish_reporting_duplicates(
+        &self,
+        events: Vec<Event>,
+    ) -> Result<Vec<Vec<String>>, PublishError> {
         let kinds: Vec<&'static str> = events.iter().map(|e| e.kind().as_str()).collect();
         self.metrics.in_flight.inc();
         let result = self.sink.publish(events.clone()).await;
         self.metrics.in_flight.dec();
-        if result.is_ok() {
-            for kind in kinds {
-                self.metrics.accepted.with_label_values(&[kind]).inc();
-            }
-            // The write is durable; a failed registry update is repaired by the catch-up from
-            // the log at the next start, so it does not fail the request.
-            if let Err(e) = self.registry_writer.apply(events).await {
+        result?;
+        for kind in kinds {
+            self.metrics.accepted.with_label_values(&[kind]).inc();
+        }
+        // The write is durable; a failed registry update is repaired by the catch-up from the
+        // log at the next start, so it does not fail the request (it only loses the warnings).
+        match self.registry_writer.apply(events).await {
+            Ok(duplicates) => Ok(duplicates),
+            Err(e) => {
                 tracing::error!(error = %e, "registry update failed after a confirmed publish");
+                Ok(Vec::new())
             }
         }
-        result
     }
 
     /// Validates, publishes, and answers with the new id. With an idempotency key, a repeated
@@ -385,14 +412,12 @@ impl Intake {
         }
         let id = filed.notification_id.to_string();
         let warnings = self
-            .duplicate_warnings(reporter, &filed.notification, &id)
-            .await;
-        self.publish(vec![Event::Filed(filed)])
+            .publish_with_warnings(vec![Event::Filed(filed)])
             .instrument(tracing::info_span!("publish_notification", notification_id = %id))
             .await?;
         tracing::info!(notification_id = %id, "notification accepted");
         let mut accepted = Accepted::new(id, 1);
-        accepted.warnings = warnings;
+        accepted.warnings = warnings.into_iter().flatten().collect();
         if let Some(key) = idempotency_key {
             let answer = serde_json::to_string(&accepted).unwrap_or_default();
             let (who, key) = (reporter.to_string(), key.to_string());
@@ -402,38 +427,23 @@ impl Intake {
         Ok(accepted)
     }
 
-    /// Warnings for a notification that looks like one the reporter filed before (same sex, birth
-    /// year, diagnosis, sector and diagnosis month): it is accepted, and the doctor is asked to
-    /// amend the earlier one if it is the same case. A registry failure here only loses the
-    /// warning, never the notification.
-    async fn duplicate_warnings(
-        &self,
-        reporter: &ReporterPseudonym,
-        notification: &ods_model::Notification,
-        id: &str,
-    ) -> Vec<String> {
-        let (who, n, except) = (reporter.to_string(), notification.clone(), id.to_string());
-        match self
-            .registry_call(move |r| r.probable_duplicates(&who, &n, Some(&except)))
-            .await
-        {
-            Ok(ids) => {
-                if !ids.is_empty() {
-                    self.metrics.duplicate_warnings.inc();
-                }
-                ids.into_iter()
-                    .map(|other| {
-                        format!(
-                            "probable duplicate of notification {other} (same sex, birth year, diagnosis, sector and diagnosis month); if it is the same case, amend {other} and withdraw this one with reason 'duplicate'"
-                        )
-                    })
-                    .collect()
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "duplicate check failed; accepted without it");
-                Vec::new()
-            }
+    /// Warnings for a notification that looks like the earlier notifications `others` of the same
+    /// reporter (same sex, birth year, diagnosis, sector and diagnosis month): it is accepted, and
+    /// the doctor is asked to amend the earlier one if it is the same case. The registry finds
+    /// them when it applies the filing; a registry failure there only loses the warning, never
+    /// the notification.
+    fn duplicate_warnings(&self, others: Vec<String>) -> Vec<String> {
+        if !others.is_empty() {
+            self.metrics.duplicate_warnings.inc();
         }
+        others
+            .into_iter()
+            .map(|other| {
+                format!(
+                    "probable duplicate of notification {other} (same sex, birth year, diagnosis, sector and diagnosis month); if it is the same case, amend {other} and withdraw this one with reason 'duplicate'"
+                )
+            })
+            .collect()
     }
 
     /// The notification `id` if `actor` may see it.
