@@ -162,9 +162,14 @@ where
             .map(|t| t.trim().to_string())
             .ok_or_else(Problem::unauthorized)?;
         let store = Arc::<TokenStore>::from_ref(state);
-        let found = tokio::task::spawn_blocking(move || store.authenticate_with_id(&token))
-            .await
-            .map_err(|_| Problem::unavailable("token check was interrupted", 1))?;
+        // a token resolved before, in an unchanged database, is answered here; a lookup waits
+        // for SQLite, so it goes to a blocking thread
+        let found = match store.authenticate_if_cached(&token) {
+            Some(found) => Ok(Some(found)),
+            None => tokio::task::spawn_blocking(move || store.authenticate_with_id(&token))
+                .await
+                .map_err(|_| Problem::unavailable("token check was interrupted", 1))?,
+        };
         match found {
             Ok(Some((id, principal))) => {
                 let limiter = Arc::<RateLimiter>::from_ref(state);

@@ -144,6 +144,9 @@ struct TokenCache {
     entries: std::collections::HashMap<Vec<u8>, (String, Principal)>,
 }
 
+/// How long a token lookup waits for a lock held by another connection.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The most resolved tokens kept in memory; the cache starts over when full.
 const TOKEN_CACHE_MAX: usize = 10_000;
 
@@ -177,8 +180,7 @@ impl TokenStore {
             .map_err(db)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(db)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
         Ok(TokenStore {
             path: name,
@@ -254,6 +256,31 @@ impl TokenStore {
         Ok(self
             .authenticate_with_id(token)?
             .map(|(_, principal)| principal))
+    }
+
+    /// The answer of [`TokenStore::authenticate_with_id`] when it is at hand without waiting: the
+    /// token was resolved before and the database has not changed since (one `PRAGMA
+    /// data_version`, microseconds). `None` when the store would have to look the token up, or
+    /// another caller is using the connection: ask [`TokenStore::authenticate_with_id`] then (on
+    /// a blocking thread). Lets an async caller answer the common case on its own thread.
+    pub fn authenticate_if_cached(&self, token: &str) -> Option<(String, Principal)> {
+        if token.len() > 128 {
+            return None;
+        }
+        let conn = self.conn.try_lock().ok()?;
+        // The pragma starts a read transaction, which in WAL mode waits only in rare cases (another
+        // connection recovering the WAL after a crash); the caller's thread must not wait then.
+        conn.busy_timeout(std::time::Duration::ZERO).ok()?;
+        let data_version = conn
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut stmt| stmt.query_row([], |r| r.get::<_, i64>(0)));
+        conn.busy_timeout(BUSY_TIMEOUT).ok()?;
+        let data_version = data_version.ok()?;
+        let cache = self.cache.lock().ok()?;
+        if cache.data_version != data_version {
+            return None;
+        }
+        cache.entries.get(&hash(token)).cloned()
     }
 
     /// Like [`TokenStore::authenticate`], with the token's public id (for per-token limits).
@@ -491,6 +518,47 @@ mod tests {
             .create(&Principal::Admin, "new")
             .unwrap();
         assert_eq!(store.authenticate(&new).unwrap(), Some(Principal::Admin));
+    }
+
+    /// The answer without waiting (for async callers) is only ever a cached one from an
+    /// unchanged database: never for an unseen token, never after a revocation here or in
+    /// another process, and never while another caller holds the connection.
+    #[test]
+    fn the_answer_without_waiting_is_never_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.sqlite");
+        let store = TokenStore::open(&path).unwrap();
+        let token = store.create(&reporter(), "doctor").unwrap();
+        let other = store.create(&Principal::Analyst, "analyst").unwrap();
+        assert_eq!(
+            store.authenticate_if_cached(&token),
+            None,
+            "not resolved yet"
+        );
+        let (id, principal) = store.authenticate_with_id(&token).unwrap().unwrap();
+        assert_eq!(
+            store.authenticate_if_cached(&token),
+            Some((id, principal.clone()))
+        );
+        assert!(store.authenticate(&other).unwrap().is_some());
+        {
+            let _busy = store.conn.lock().unwrap();
+            assert_eq!(
+                store.authenticate_if_cached(&token),
+                None,
+                "connection in use"
+            );
+        }
+        // another process revokes the other token: the cache is stale for every token
+        TokenStore::open(&path).unwrap().revoke(&other).unwrap();
+        assert_eq!(store.authenticate_if_cached(&token), None);
+        assert_eq!(store.authenticate_if_cached(&other), None);
+        assert_eq!(store.authenticate(&other).unwrap(), None);
+        assert_eq!(store.authenticate(&token).unwrap(), Some(principal.clone()));
+        assert!(store.authenticate_if_cached(&token).is_some());
+        store.revoke(&token).unwrap();
+        assert_eq!(store.authenticate_if_cached(&token), None);
+        assert_eq!(store.authenticate(&token).unwrap(), None);
     }
 
     #[test]
