@@ -161,14 +161,14 @@ impl IntakeRegistry {
         })
     }
 
-    /// Applies confirmed events (idempotent: versions only move up).
-    pub fn apply(&self, events: &[Event]) -> Result<(), RegistryError> {
+    /// Applies confirmed events (idempotent: versions only move up) in one transaction, and
+    /// returns for each the earlier notifications it probably duplicates (empty for all but
+    /// filings), as the registry held them just before the event was applied.
+    pub fn apply(&self, events: &[Event]) -> Result<Vec<Vec<String>>, RegistryError> {
         self.with(|conn| {
             let tx = conn.transaction()?;
-            for event in events {
-                apply_one(&tx, event)?;
-            }
-            tx.commit()
+            let found = apply_reporting_duplicates(&tx, events)?;
+            tx.commit().map(|()| found)
         })
     }
 
@@ -474,12 +474,7 @@ impl RegistryWriter {
                         // One bad group must not fail the others: apply each on its own.
                         Err(_) => {
                             for request in group {
-                                let alone = registry.with(|conn| {
-                                    let tx = conn.transaction()?;
-                                    let found = apply_reporting_duplicates(&tx, &request.events)?;
-                                    tx.commit().map(|()| found)
-                                });
-                                let _ = request.reply.send(alone);
+                                let _ = request.reply.send(registry.apply(&request.events));
                             }
                         }
                     }
