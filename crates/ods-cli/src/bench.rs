@@ -159,12 +159,12 @@ pub async fn intake(requests: usize, levels: &[usize], rounds: usize) -> Result<
     };
     let token = tokens.create(&reporter, "bench")?;
     let log = EmbeddedLog::open(&dir.path().join("log.sqlite"), 4096)?;
-    let registry = Arc::new(IntakeRegistry::open(&dir.path().join("intake.sqlite"))?);
+    let registry = Arc::new(IntakeRegistry::open_in_log(&log, None)?);
     let metrics = prometheus::Registry::new();
     let intake = Arc::new(Intake::new(
         lists,
         Limits::default(),
-        Arc::new(EmbeddedSink::new(log.clone())),
+        Arc::new(EmbeddedSink::with_registry(log.clone())),
         registry,
         IntakeMetrics::register(&metrics)?,
     )?);

@@ -56,8 +56,12 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
     let tokens = Arc::new(TokenStore::open(&config.tokens_path())?);
     let log = EmbeddedLog::open(&config.log_path(), config.log_queue_capacity)?;
     let store = Arc::new(EmbeddedStore::open(&config.store_path())?);
-    let registry = Arc::new(IntakeRegistry::open(
-        &config.data_dir.join("intake.sqlite"),
+    // the registry lives in the log's database and is updated in each append's transaction
+    // (data directories from before kept it in intake.sqlite: its idempotency keys move over,
+    // the rest is rebuilt from the log by the catch-up below)
+    let registry = Arc::new(IntakeRegistry::open_in_log(
+        &log,
+        Some(&config.data_dir.join("intake.sqlite")),
     )?);
     {
         let (registry, log) = (registry.clone(), log.clone());
@@ -76,7 +80,7 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
     let intake = Arc::new(Intake::new(
         lists.clone(),
         Limits::default(),
-        Arc::new(EmbeddedSink::new(log.clone())),
+        Arc::new(EmbeddedSink::with_registry(log.clone())),
         registry,
         IntakeMetrics::register(&metrics_registry)?,
     )?);

@@ -21,5 +21,5 @@ pub use registry::{
 };
 pub use service::{
     Accepted, Actor, EmbeddedSink, EventSink, Intake, IntakeError, IntakeMetrics, PublishError,
-    NOTIFICATIONS_TOPIC,
+    PublishFuture, Published, NOTIFICATIONS_TOPIC,
 };

@@ -147,6 +147,41 @@ impl IntakeRegistry {
         })
     }
 
+    /// Opens the registry inside the embedded log's own database, for
+    /// [`EmbeddedSink::with_registry`](crate::EmbeddedSink::with_registry): every publish then
+    /// updates it in the log's transaction, one commit and one fsync for both. `previous` is
+    /// where a registry of its own was kept before (`intake.sqlite`): when it exists, its
+    /// idempotency keys are copied over (the rest is rebuilt from the log by
+    /// [`IntakeRegistry::catch_up`]) and the file is removed.
+    pub fn open_in_log(log: &EmbeddedLog, previous: Option<&Path>) -> Result<Self, RegistryError> {
+        let registry = IntakeRegistry::open(log.path())?;
+        if let Some(old) = previous.filter(|p| p.exists()) {
+            let name = old.display().to_string();
+            registry
+                .with(|c| {
+                    c.execute("ATTACH DATABASE ?1 AS previous", [&name])?;
+                    let copied = c.execute_batch(
+                        "INSERT OR IGNORE INTO main.idempotency SELECT * FROM previous.idempotency",
+                    );
+                    c.execute_batch("DETACH DATABASE previous")?;
+                    copied
+                })
+                .map_err(|e| {
+                    RegistryError::Internal(format!("copying the idempotency keys of {name}: {e}"))
+                })?;
+            for suffix in ["", "-wal", "-shm"] {
+                let file = format!("{name}{suffix}");
+                if let Err(e) = std::fs::remove_file(&file) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        return Err(RegistryError::Internal(format!("removing {file}: {e}")));
+                    }
+                }
+            }
+            tracing::info!(previous = %name, "intake registry moved into the log's database");
+        }
+        Ok(registry)
+    }
+
     fn with<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
@@ -420,6 +455,35 @@ fn apply_reporting_duplicates(
         apply_one(tx, event)?;
     }
     Ok(duplicates)
+}
+
+/// Applies the events of one append to a registry kept in the log's own database, in the
+/// append's transaction (see [`IntakeRegistry::open_in_log`]), and returns what each filing
+/// probably duplicates. The registry's position in the log moves past these records only when it
+/// stood right before them: were an earlier append's registry work ever rolled back, the position
+/// stays at the gap and the catch-up at the next start re-applies from there.
+pub(crate) fn apply_in_append(
+    tx: &rusqlite::Transaction<'_>,
+    offsets: &[i64],
+    events: &[Event],
+) -> rusqlite::Result<Vec<Vec<String>>> {
+    let found = apply_reporting_duplicates(tx, events)?;
+    if let (Some(first), Some(last)) = (offsets.first(), offsets.last()) {
+        if *first == 0 {
+            tx.prepare_cached(
+                "INSERT INTO checkpoint (source, next_offset) VALUES (?1, ?2)
+                 ON CONFLICT (source) DO UPDATE SET next_offset = excluded.next_offset
+                 WHERE next_offset = 0",
+            )?
+            .execute(params![NOTIFICATIONS_TOPIC, last + 1])?;
+        } else {
+            tx.prepare_cached(
+                "UPDATE checkpoint SET next_offset = ?3 WHERE source = ?1 AND next_offset = ?2",
+            )?
+            .execute(params![NOTIFICATIONS_TOPIC, first, last + 1])?;
+        }
+    }
+    Ok(found)
 }
 
 /// The first five notifications of `reporter` that `n` probably duplicates, other than `except`.
@@ -763,6 +827,62 @@ mod tests {
             .unwrap();
         assert!(!again[0].contains(&id(2)), "{again:?}");
         assert_eq!(again[0].len(), 5, "the first five others, in id order");
+    }
+
+    /// A registry kept in the log's database moves with every append, in its transaction, so
+    /// the catch-up finds nothing to do; it takes over the idempotency keys of the registry file
+    /// kept before, which it removes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_registry_in_the_log_moves_with_each_append_and_takes_over_the_old_keys() {
+        use crate::service::{EmbeddedSink, EventSink};
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("intake.sqlite");
+        let me = ReporterPseudonym::from_hex(&"a1".repeat(16)).unwrap();
+        let kept = IdempotentRecord {
+            request_hash: "h".into(),
+            notification_id: "n".into(),
+            event_id: "e".into(),
+            notified_at: time(1),
+            response: None,
+        };
+        IntakeRegistry::open(&old)
+            .unwrap()
+            .reserve(me.as_str(), "key", &kept)
+            .unwrap();
+        let log = EmbeddedLog::open(&dir.path().join("log.sqlite"), 16).unwrap();
+        let registry = IntakeRegistry::open_in_log(&log, Some(&old)).unwrap();
+        assert_eq!(registry.idempotent(me.as_str(), "key").unwrap(), Some(kept));
+        assert!(!old.exists(), "the old registry file is removed");
+        let sink = EmbeddedSink::with_registry(log.clone());
+        let base = notification(serde_json::json!({}));
+        let id = |n: u128| NotificationId(uuid::Uuid::from_u128(n)).to_string();
+        let first = sink
+            .publish(vec![filed(1, &me, base.clone())])
+            .await
+            .unwrap();
+        let second = sink
+            .publish(vec![
+                filed(2, &me, base.clone()),
+                filed(3, &me, base.clone()),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(first, Some(vec![vec![]]));
+        assert_eq!(second, Some(vec![vec![id(1)], vec![id(1), id(2)]]));
+        assert_eq!(registry.position(NOTIFICATIONS_TOPIC).unwrap(), 3);
+        assert_eq!(registry.get(&id(3)).unwrap().unwrap().version, 1);
+        assert_eq!(registry.catch_up(&log).unwrap(), 0, "nothing to catch up");
+        // a position left behind (as after registry work rolled back) stays put, and the
+        // catch-up re-applies from there
+        registry
+            .with(|c| c.execute("UPDATE checkpoint SET next_offset = 1", []))
+            .unwrap();
+        sink.publish(vec![filed(4, &me, base.clone())])
+            .await
+            .unwrap();
+        assert_eq!(registry.position(NOTIFICATIONS_TOPIC).unwrap(), 1);
+        assert_eq!(registry.catch_up(&log).unwrap(), 3);
+        assert_eq!(registry.position(NOTIFICATIONS_TOPIC).unwrap(), 4);
     }
 
     #[test]

@@ -42,8 +42,14 @@ pub enum PublishError {
     Encode(#[from] WireError),
 }
 
+/// What a confirmed publish tells: `Some` when the sink also applied the events to the intake
+/// registry in the same write (with, for each event, the notifications it probably duplicates),
+/// `None` when the caller is to apply them.
+pub type Published = Option<Vec<Vec<String>>>;
+
 /// A future returned by [`EventSink::publish`].
-pub type PublishFuture<'a> = Pin<Box<dyn Future<Output = Result<(), PublishError>> + Send + 'a>>;
+pub type PublishFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Published, PublishError>> + Send + 'a>>;
 
 /// Where intake writes events: the embedded log or a Kafka topic.
 pub trait EventSink: Send + Sync {
@@ -59,12 +65,28 @@ pub trait EventSink: Send + Sync {
 /// [`EventSink`] over the embedded log.
 pub struct EmbeddedSink {
     log: Arc<EmbeddedLog>,
+    /// Whether the intake registry lives in the log's database and is updated in each append's
+    /// transaction.
+    registry_in_log: bool,
 }
 
 impl EmbeddedSink {
-    /// A sink appending to `log`.
+    /// A sink appending to `log`; the caller applies the events to its registry.
     pub fn new(log: Arc<EmbeddedLog>) -> Self {
-        EmbeddedSink { log }
+        EmbeddedSink {
+            log,
+            registry_in_log: false,
+        }
+    }
+
+    /// A sink appending to `log` that also applies every publish to the intake registry kept in
+    /// the log's own database ([`IntakeRegistry::open_in_log`]), in the same transaction: the
+    /// registry can never lag the log, and both share one commit and one fsync.
+    pub fn with_registry(log: Arc<EmbeddedLog>) -> Self {
+        EmbeddedSink {
+            log,
+            registry_in_log: true,
+        }
     }
 }
 
@@ -82,8 +104,25 @@ impl EventSink for EmbeddedSink {
                     appended_at_ms: now,
                 });
             }
-            match self.log.append(records).await {
-                Ok(_) => Ok(()),
+            let written = if self.registry_in_log {
+                self.log
+                    .append_then(records, move |tx, offsets| {
+                        crate::registry::apply_in_append(tx, offsets, &events)
+                    })
+                    .await
+                    .map(|(_, applied)| {
+                        // the records are durable; registry work that failed was rolled back
+                        // alone, and the catch-up at the next start re-applies it
+                        Some(applied.unwrap_or_else(|e| {
+                            tracing::error!(error = %e, "registry update in the log's transaction failed; the events are durable");
+                            Vec::new()
+                        }))
+                    })
+            } else {
+                self.log.append(records).await.map(|_| None)
+            };
+            match written {
+                Ok(published) => Ok(published),
                 Err(LogError::Backpressure(_)) => Err(PublishError::Backpressure),
                 Err(e) => Err(PublishError::Unavailable(e.to_string())),
             }
@@ -356,9 +395,12 @@ impl Intake {
         self.metrics.in_flight.inc();
         let result = self.sink.publish(events.clone()).await;
         self.metrics.in_flight.dec();
-        result?;
+        let published = result?;
         for kind in kinds {
             self.metrics.accepted.with_label_values(&[kind]).inc();
+        }
+        if let Some(duplicates) = published {
+            return Ok(duplicates);
         }
         // The write is durable; a failed registry update is repaired by the catch-up from the
         // log at the next start, so it does not fail the request (it only loses the warnings).

@@ -1,7 +1,5 @@
 //! [`KafkaSink`]: intake's [`EventSink`] over an idempotent, `acks=all` Kafka producer.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -243,13 +241,16 @@ impl KafkaSink {
 }
 
 impl EventSink for KafkaSink {
-    fn publish(
-        &self,
-        events: Vec<Event>,
-    ) -> Pin<Box<dyn Future<Output = Result<(), PublishError>> + Send + '_>> {
+    fn publish(&self, events: Vec<Event>) -> ods_intake::PublishFuture<'_> {
         let span =
             tracing::debug_span!("kafka_publish", topic = %self.topic, records = events.len());
-        Box::pin(self.publish_all(events).instrument(span))
+        // the registry is intake's to update (`Published` None)
+        Box::pin(async move {
+            self.publish_all(events)
+                .instrument(span)
+                .await
+                .map(|()| None)
+        })
     }
 
     fn is_ready(&self) -> bool {

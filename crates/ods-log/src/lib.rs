@@ -11,6 +11,7 @@
 //! full, [`EmbeddedLog::append`] fails at once with [`LogError::Backpressure`] and intake answers
 //! 503 with `Retry-After`, keeping nothing half-accepted.
 
+use std::any::Any;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -65,9 +66,20 @@ pub struct Append {
     pub appended_at_ms: i64,
 }
 
+/// Work done in the transaction of an append, right after its records, given their offsets
+/// (see [`EmbeddedLog::append_then`]).
+type InTransaction = Box<
+    dyn FnOnce(&rusqlite::Transaction<'_>, &[i64]) -> rusqlite::Result<Box<dyn Any + Send>> + Send,
+>;
+
+/// What the writer answers for one request: the offsets, and the result of its work in the
+/// transaction, if it had any.
+type Reply = Result<(Vec<i64>, Option<Result<Box<dyn Any + Send>, String>>), String>;
+
 struct Request {
     records: Vec<Append>,
-    reply: oneshot::Sender<Result<Vec<i64>, String>>,
+    then: Option<InTransaction>,
+    reply: oneshot::Sender<Reply>,
 }
 
 /// The embedded log: a writer thread for appends, a read connection for consumers.
@@ -132,21 +144,64 @@ impl EmbeddedLog {
 
     /// Appends records durably (all or none, in order) and returns their offsets.
     pub async fn append(&self, records: Vec<Append>) -> Result<Vec<i64>, LogError> {
+        self.send(records, None).await.map(|(offsets, _)| offsets)
+    }
+
+    /// Appends records durably like [`EmbeddedLog::append`], and runs `then` in the same
+    /// transaction right after them, with their offsets: state kept in the log's own database
+    /// (the intake registry) commits with the records, in the same fsync. `then` runs inside a
+    /// savepoint: when it fails, its own writes are rolled back and the records still commit
+    /// (they are the record; the caller repairs what `then` derives from them), and its error
+    /// comes back as the inner `Err`.
+    pub async fn append_then<T: Send + 'static>(
+        &self,
+        records: Vec<Append>,
+        then: impl FnOnce(&rusqlite::Transaction<'_>, &[i64]) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<(Vec<i64>, Result<T, String>), LogError> {
+        let then: InTransaction = Box::new(move |tx, offsets| {
+            then(tx, offsets).map(|value| Box::new(value) as Box<dyn Any + Send>)
+        });
+        let (offsets, outcome) = self.send(records, Some(then)).await?;
+        let outcome = match outcome {
+            Some(Ok(value)) => value
+                .downcast::<T>()
+                .map(|value| *value)
+                .map_err(|_| "the work in the append's transaction answered another type".into()),
+            Some(Err(message)) => Err(message),
+            None => Err("the work in the append's transaction did not run".into()),
+        };
+        Ok((offsets, outcome))
+    }
+
+    async fn send(
+        &self,
+        records: Vec<Append>,
+        then: Option<InTransaction>,
+    ) -> Result<(Vec<i64>, Option<Result<Box<dyn Any + Send>, String>>), LogError> {
         let (reply, done) = oneshot::channel();
         self.queue
-            .try_send(Request { records, reply })
+            .try_send(Request {
+                records,
+                then,
+                reply,
+            })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => LogError::Backpressure(self.capacity),
                 mpsc::error::TrySendError::Closed(_) => LogError::Closed,
             })?;
         match done.await {
-            Ok(Ok(offsets)) => Ok(offsets),
+            Ok(Ok(answer)) => Ok(answer),
             Ok(Err(message)) => Err(LogError::Database {
                 path: self.path.display().to_string(),
                 source: rusqlite::Error::InvalidParameterName(message),
             }),
             Err(_) => Err(LogError::Closed),
         }
+    }
+
+    /// The database file of the log.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Requests waiting for the writer now (for the in-flight gauge and `/readyz`).
@@ -318,11 +373,11 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        match commit_group(&mut conn, &group) {
-            Ok(offsets) => {
-                let count: usize = offsets.iter().map(Vec::len).sum();
-                for (request, offsets) in group.into_iter().zip(offsets) {
-                    let _ = request.reply.send(Ok(offsets));
+        match commit_group(&mut conn, &mut group) {
+            Ok(answers) => {
+                let count: usize = answers.iter().map(|(offsets, _)| offsets.len()).sum();
+                for (request, answer) in group.into_iter().zip(answers) {
+                    let _ = request.reply.send(Ok(answer));
                 }
                 appended.send_modify(|total| *total += count as i64);
             }
@@ -336,7 +391,10 @@ fn writer_loop(
     }
 }
 
-fn commit_group(conn: &mut Connection, group: &[Request]) -> rusqlite::Result<Vec<Vec<i64>>> {
+/// The offsets of one request, and the result of its work in the transaction.
+type Answer = (Vec<i64>, Option<Result<Box<dyn Any + Send>, String>>);
+
+fn commit_group(conn: &mut Connection, group: &mut [Request]) -> rusqlite::Result<Vec<Answer>> {
     let tx = conn.transaction()?;
     let mut all = Vec::with_capacity(group.len());
     {
@@ -346,7 +404,7 @@ fn commit_group(conn: &mut Connection, group: &[Request]) -> rusqlite::Result<Ve
             "INSERT INTO records (topic, offset, key, payload, appended_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         let mut ends: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
-        for request in group {
+        for request in group.iter_mut() {
             let mut offsets = Vec::with_capacity(request.records.len());
             for record in &request.records {
                 let offset = match ends.get(&record.topic) {
@@ -363,7 +421,19 @@ fn commit_group(conn: &mut Connection, group: &[Request]) -> rusqlite::Result<Ve
                 ends.insert(record.topic.clone(), offset + 1);
                 offsets.push(offset);
             }
-            all.push(offsets);
+            let outcome = match request.then.take() {
+                None => None,
+                Some(then) => {
+                    tx.execute_batch("SAVEPOINT append_then")?;
+                    let outcome = then(&tx, &offsets);
+                    if outcome.is_err() {
+                        tx.execute_batch("ROLLBACK TO append_then")?;
+                    }
+                    tx.execute_batch("RELEASE append_then")?;
+                    Some(outcome.map_err(|e| e.to_string()))
+                }
+            };
+            all.push((offsets, outcome));
         }
     }
     tx.commit()?;
@@ -381,6 +451,67 @@ mod tests {
             payload: key.as_bytes().to_vec(),
             appended_at_ms: 1,
         }
+    }
+
+    /// Work in the append's transaction sees the offsets and commits with the records; work
+    /// that fails is rolled back alone, and neither the records nor other appends of the same
+    /// group suffer.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn work_in_the_append_transaction_commits_with_the_records_or_alone_rolls_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.sqlite");
+        let log = EmbeddedLog::open(&path, 64).unwrap();
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE derived (offset INTEGER)")
+            .unwrap();
+        let mut appends = Vec::new();
+        for i in 0..20 {
+            let log = log.clone();
+            appends.push(tokio::spawn(async move {
+                log.append_then(vec![rec("t", "k"), rec("t", "k")], move |tx, offsets| {
+                    for offset in offsets {
+                        tx.execute("INSERT INTO derived (offset) VALUES (?1)", [offset])?;
+                    }
+                    if i % 5 == 0 {
+                        // written, then failed: rolled back
+                        return Err(rusqlite::Error::InvalidQuery);
+                    }
+                    Ok(offsets.len())
+                })
+                .await
+                .unwrap()
+            }));
+        }
+        let mut kept = Vec::new();
+        for append in appends {
+            let (offsets, outcome) = append.await.unwrap();
+            assert_eq!(offsets.len(), 2);
+            match outcome {
+                Ok(n) => {
+                    assert_eq!(n, 2);
+                    kept.extend(offsets);
+                }
+                Err(message) => assert!(message.contains("Query"), "{message}"),
+            }
+        }
+        assert_eq!(
+            log.read_from("t", 0, 100).unwrap().len(),
+            40,
+            "every record committed"
+        );
+        let mut derived: Vec<i64> = Connection::open(&path)
+            .unwrap()
+            .prepare("SELECT offset FROM derived ORDER BY offset")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        kept.sort();
+        derived.sort();
+        assert_eq!(derived.len(), 32, "the four failed appends' work is gone");
+        assert_eq!(derived, kept);
     }
 
     #[tokio::test(flavor = "multi_thread")]
