@@ -1,11 +1,14 @@
 //! What intake knows of filed notifications: owner, versions, history, current content, and the
 //! answers to idempotent requests.
 //!
-//! The registry is a view of the event log. [`Intake`](crate::Intake) applies every event to it
-//! right after the log confirmed the write; applying is idempotent (versions only move up), and
-//! [`IntakeRegistry::catch_up`] re-applies the log from the registry's checkpoint at start-up, so
-//! a crash between the log write and the registry update loses nothing: the next start sees the
-//! event in the log.
+//! The registry is a view of the event log. In embedded mode it lives in the log's own database
+//! ([`IntakeRegistry::open_in_log`]) and every append applies its events to it in the same
+//! transaction ([`EmbeddedSink::with_registry`](crate::EmbeddedSink::with_registry)). Over Kafka,
+//! [`Intake`](crate::Intake) applies every event to it right after the broker confirmed the write
+//! ([`RegistryWriter`]), and the registry follower applies what other instances wrote. Applying is
+//! idempotent (versions only move up), and [`IntakeRegistry::catch_up`] re-applies the log from
+//! the registry's checkpoint at start-up, so a crash between a write and the registry update loses
+//! nothing: the next start sees the event in the log.
 
 use std::path::Path;
 use std::sync::Mutex;

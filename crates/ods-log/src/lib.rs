@@ -9,7 +9,9 @@
 //! Appends go through one writer thread that commits whatever is queued in one transaction
 //! (group commit), so many concurrent requests share one fsync. The queue is bounded: when it is
 //! full, [`EmbeddedLog::append`] fails at once with [`LogError::Backpressure`] and intake answers
-//! 503 with `Retry-After`, keeping nothing half-accepted.
+//! 503 with `Retry-After`, keeping nothing half-accepted. [`EmbeddedLog::append_then`] also runs
+//! work of the caller in the append's transaction (intake keeps its registry there), so state
+//! derived from the records commits with them.
 
 use std::any::Any;
 use std::path::{Path, PathBuf};
