@@ -164,7 +164,7 @@ pub async fn intake(requests: usize, levels: &[usize], rounds: usize) -> Result<
     let intake = Arc::new(Intake::new(
         lists,
         Limits::default(),
-        Arc::new(EmbeddedSink::with_registry(log.clone())),
+        Arc::new(EmbeddedSink::new(log.clone())),
         registry,
         IntakeMetrics::register(&metrics)?,
     )?);

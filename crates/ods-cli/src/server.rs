@@ -80,7 +80,7 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
     let intake = Arc::new(Intake::new(
         lists.clone(),
         Limits::default(),
-        Arc::new(EmbeddedSink::with_registry(log.clone())),
+        Arc::new(EmbeddedSink::new(log.clone())),
         registry,
         IntakeMetrics::register(&metrics_registry)?,
     )?);

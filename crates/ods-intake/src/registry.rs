@@ -3,7 +3,7 @@
 //!
 //! The registry is a view of the event log. In embedded mode it lives in the log's own database
 //! ([`IntakeRegistry::open_in_log`]) and every append applies its events to it in the same
-//! transaction ([`EmbeddedSink::with_registry`](crate::EmbeddedSink::with_registry)). Over Kafka,
+//! transaction ([`EmbeddedSink`](crate::EmbeddedSink)). Over Kafka,
 //! [`Intake`](crate::Intake) applies every event to it right after the broker confirmed the write
 //! ([`RegistryWriter`]), and the registry follower applies what other instances wrote. Applying is
 //! idempotent (versions only move up), and [`IntakeRegistry::catch_up`] re-applies the log from
@@ -151,7 +151,7 @@ impl IntakeRegistry {
     }
 
     /// Opens the registry inside the embedded log's own database, for
-    /// [`EmbeddedSink::with_registry`](crate::EmbeddedSink::with_registry): every publish then
+    /// [`EmbeddedSink`](crate::EmbeddedSink): every publish then
     /// updates it in the log's transaction, one commit and one fsync for both. `previous` is
     /// where a registry of its own was kept before (`intake.sqlite`): when it exists, its
     /// idempotency keys are copied over (the rest is rebuilt from the log by
@@ -856,7 +856,7 @@ mod tests {
         let registry = IntakeRegistry::open_in_log(&log, Some(&old)).unwrap();
         assert_eq!(registry.idempotent(me.as_str(), "key").unwrap(), Some(kept));
         assert!(!old.exists(), "the old registry file is removed");
-        let sink = EmbeddedSink::with_registry(log.clone());
+        let sink = EmbeddedSink::new(log.clone());
         let base = notification(serde_json::json!({}));
         let id = |n: u128| NotificationId(uuid::Uuid::from_u128(n)).to_string();
         let first = sink

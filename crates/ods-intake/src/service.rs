@@ -62,31 +62,17 @@ pub trait EventSink: Send + Sync {
     fn in_flight(&self) -> usize;
 }
 
-/// [`EventSink`] over the embedded log.
+/// [`EventSink`] over the embedded log. Every publish is also applied to the intake registry kept
+/// in the log's own database ([`IntakeRegistry::open_in_log`]), in the append's transaction: the
+/// registry can never lag the log, and both share one commit and one fsync.
 pub struct EmbeddedSink {
     log: Arc<EmbeddedLog>,
-    /// Whether the intake registry lives in the log's database and is updated in each append's
-    /// transaction.
-    registry_in_log: bool,
 }
 
 impl EmbeddedSink {
-    /// A sink appending to `log`; the caller applies the events to its registry.
+    /// A sink appending to `log`, whose database holds the intake registry.
     pub fn new(log: Arc<EmbeddedLog>) -> Self {
-        EmbeddedSink {
-            log,
-            registry_in_log: false,
-        }
-    }
-
-    /// A sink appending to `log` that also applies every publish to the intake registry kept in
-    /// the log's own database ([`IntakeRegistry::open_in_log`]), in the same transaction: the
-    /// registry can never lag the log, and both share one commit and one fsync.
-    pub fn with_registry(log: Arc<EmbeddedLog>) -> Self {
-        EmbeddedSink {
-            log,
-            registry_in_log: true,
-        }
+        EmbeddedSink { log }
     }
 }
 
@@ -104,23 +90,20 @@ impl EventSink for EmbeddedSink {
                     appended_at_ms: now,
                 });
             }
-            let written = if self.registry_in_log {
-                self.log
-                    .append_then(records, move |tx, offsets| {
-                        crate::registry::apply_in_append(tx, offsets, &events)
-                    })
-                    .await
-                    .map(|(_, applied)| {
-                        // the records are durable; registry work that failed was rolled back
-                        // alone, and the catch-up at the next start re-applies it
-                        Some(applied.unwrap_or_else(|e| {
-                            tracing::error!(error = %e, "registry update in the log's transaction failed; the events are durable");
-                            Vec::new()
-                        }))
-                    })
-            } else {
-                self.log.append(records).await.map(|_| None)
-            };
+            let written = self
+                .log
+                .append_then(records, move |tx, offsets| {
+                    crate::registry::apply_in_append(tx, offsets, &events)
+                })
+                .await
+                .map(|(_, applied)| {
+                    // the records are durable; registry work that failed was rolled back alone,
+                    // and the catch-up at the next start re-applies it
+                    Some(applied.unwrap_or_else(|e| {
+                        tracing::error!(error = %e, "registry update in the log's transaction failed; the events are durable");
+                        Vec::new()
+                    }))
+                });
             match written {
                 Ok(published) => Ok(published),
                 Err(LogError::Backpressure(_)) => Err(PublishError::Backpressure),
