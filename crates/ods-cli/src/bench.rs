@@ -167,7 +167,7 @@ pub async fn intake(requests: usize, levels: &[usize], rounds: usize) -> Result<
         Arc::new(EmbeddedSink::new(log.clone())),
         registry,
         IntakeMetrics::register(&metrics)?,
-    )?);
+    ));
     let intake_url = serve(ods_intake::router(IntakeState {
         intake,
         tokens,

@@ -72,7 +72,7 @@ pub async fn run_intake(config: Config, create_topic: Option<i32>) -> Result<()>
         sink.clone(),
         registry,
         IntakeMetrics::register(&metrics)?,
-    )?);
+    ));
     let limiter = Arc::new(RateLimiter::new(
         config.rate_limit_per_minute,
         config.rate_limit_burst,

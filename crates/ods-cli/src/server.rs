@@ -83,7 +83,7 @@ pub async fn run(config: Config, demo: bool) -> Result<()> {
         Arc::new(EmbeddedSink::new(log.clone())),
         registry,
         IntakeMetrics::register(&metrics_registry)?,
-    )?);
+    ));
     let processor = Arc::new(Processor::new(lists.clone(), Limits::default()));
     let processor_metrics = ProcessorMetrics::register(&metrics_registry)?;
 

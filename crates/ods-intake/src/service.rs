@@ -243,8 +243,10 @@ pub struct Intake {
     limits: Limits,
     sink: Arc<dyn EventSink>,
     registry: Arc<IntakeRegistry>,
-    /// Applies confirmed events to the registry, many publishes per transaction.
-    registry_writer: RegistryWriter,
+    /// Applies confirmed events to the registry, many publishes per transaction, for a sink that
+    /// leaves that to intake (Kafka); started at the first such publish, so a sink that applies
+    /// the registry itself (the embedded log) never starts the thread.
+    registry_writer: std::sync::OnceLock<Result<RegistryWriter, String>>,
     metrics: IntakeMetrics,
     /// Serialises amendments and withdrawals, so a version check and its publish are atomic.
     changes: tokio::sync::Mutex<()>,
@@ -255,24 +257,25 @@ fn request_hash(body: &serde_json::Value) -> String {
 }
 
 impl Intake {
-    /// An intake over `sink`, keeping `registry` up to date (on a writer thread of its own, which
-    /// stops when the intake is dropped).
+    /// An intake over `sink`, keeping `registry` up to date: through the sink when it applies the
+    /// registry in its own write, otherwise on a writer thread of its own (started at the first
+    /// publish, stopped when the intake is dropped).
     pub fn new(
         lists: Arc<CodeLists>,
         limits: Limits,
         sink: Arc<dyn EventSink>,
         registry: Arc<IntakeRegistry>,
         metrics: IntakeMetrics,
-    ) -> Result<Self, RegistryError> {
-        Ok(Intake {
+    ) -> Self {
+        Intake {
             lists,
             limits,
             sink,
-            registry_writer: RegistryWriter::start(registry.clone())?,
+            registry_writer: std::sync::OnceLock::new(),
             registry,
             metrics,
             changes: tokio::sync::Mutex::new(()),
-        })
+        }
     }
 
     /// The registry.
@@ -387,7 +390,16 @@ impl Intake {
         }
         // The write is durable; a failed registry update is repaired by the catch-up from the
         // log at the next start, so it does not fail the request (it only loses the warnings).
-        match self.registry_writer.apply(events).await {
+        let writer = self
+            .registry_writer
+            .get_or_init(|| RegistryWriter::start(self.registry.clone()).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| RegistryError::Internal(e.clone()));
+        let applied = match writer {
+            Ok(writer) => writer.apply(events).await,
+            Err(e) => Err(e),
+        };
+        match applied {
             Ok(duplicates) => Ok(duplicates),
             Err(e) => {
                 tracing::error!(error = %e, "registry update failed after a confirmed publish");
