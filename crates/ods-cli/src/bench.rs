@@ -22,6 +22,22 @@ struct Measured {
     seconds: f64,
     p50_ms: f64,
     p99_ms: f64,
+    /// CPU time of the whole process (server, load generator, log writer) per request, in
+    /// microseconds; `None` where `/proc/self/stat` cannot be read.
+    cpu_us_per_request: Option<f64>,
+}
+
+/// User plus system CPU time of this process so far (all threads, also those that ended), in
+/// seconds, from `/proc/self/stat` (Linux; clock ticks of 1/100 s, the kernel's `USER_HZ`).
+fn process_cpu_seconds() -> Option<f64> {
+    const USER_HZ: f64 = 100.0;
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // the command name (field 2) may hold spaces; the fields after it start with the state
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let user: f64 = fields.nth(11)?.parse().ok()?;
+    let system: f64 = fields.next()?.parse().ok()?;
+    Some((user + system) / USER_HZ)
 }
 
 fn body() -> Value {
@@ -47,6 +63,7 @@ async fn load(url: &str, token: &str, requests: usize, concurrency: usize) -> Re
         .build()?;
     let payload = serde_json::to_vec(&body())?;
     let gate = Arc::new(Semaphore::new(concurrency.max(1)));
+    let cpu_before = process_cpu_seconds();
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(requests);
     for _ in 0..requests {
@@ -82,6 +99,9 @@ async fn load(url: &str, token: &str, requests: usize, concurrency: usize) -> Re
         latencies.push(latency);
     }
     let seconds = started.elapsed().as_secs_f64();
+    let cpu_us_per_request = cpu_before
+        .zip(process_cpu_seconds())
+        .map(|(before, after)| (after - before) * 1e6 / requests.max(1) as f64);
     latencies.sort();
     let at = |q: f64| -> f64 {
         let index = ((latencies.len() as f64 - 1.0) * q).round() as usize;
@@ -97,6 +117,7 @@ async fn load(url: &str, token: &str, requests: usize, concurrency: usize) -> Re
         seconds,
         p50_ms: at(0.50),
         p99_ms: at(0.99),
+        cpu_us_per_request,
     })
 }
 
@@ -125,6 +146,16 @@ impl Level {
     fn median_of(&self, f: impl Fn(&Measured, &Measured) -> f64) -> f64 {
         let mut values: Vec<f64> = self.rounds.iter().map(|(b, d)| f(b, d)).collect();
         median(&mut values)
+    }
+
+    /// Median over the rounds of the process CPU time per request of one target, where measured.
+    fn cpu_per_request(&self, durable: bool) -> Option<f64> {
+        let mut values: Vec<f64> = self
+            .rounds
+            .iter()
+            .filter_map(|(b, d)| if durable { d } else { b }.cpu_us_per_request)
+            .collect();
+        (!values.is_empty()).then(|| median(&mut values))
     }
 
     fn ratios(&self) -> Vec<f64> {
@@ -227,8 +258,8 @@ pub async fn intake(requests: usize, levels: &[usize], rounds: usize) -> Result<
     }
 
     println!(
-        "{:<12} {:<24} {:>12} {:>10} {:>10}",
-        "concurrency", "target", "accepted/s", "p50 ms", "p99 ms"
+        "{:<12} {:<24} {:>12} {:>10} {:>10} {:>12}",
+        "concurrency", "target", "accepted/s", "p50 ms", "p99 ms", "CPU us/req"
     );
     for level in &measured {
         for (name, durable) in [("bare axum handler", false), ("ods intake (durable)", true)] {
@@ -237,12 +268,15 @@ pub async fn intake(requests: usize, levels: &[usize], rounds: usize) -> Result<
                 (Level::rate(m), m.p50_ms, m.p99_ms)
             };
             println!(
-                "{:<12} {:<24} {:>12.0} {:>10.2} {:>10.2}",
+                "{:<12} {:<24} {:>12.0} {:>10.2} {:>10.2} {:>12}",
                 level.concurrency,
                 name,
                 level.median_of(|b, d| pick(b, d).0),
                 level.median_of(|b, d| pick(b, d).1),
                 level.median_of(|b, d| pick(b, d).2),
+                level
+                    .cpu_per_request(durable)
+                    .map_or("-".to_string(), |us| format!("{us:.0}")),
             );
         }
         let ratios = level.ratios();
@@ -254,6 +288,15 @@ pub async fn intake(requests: usize, levels: &[usize], rounds: usize) -> Result<
             ratios.first().copied().unwrap_or(0.0),
             ratios.last().copied().unwrap_or(0.0),
         );
+        if let (Some(bare), Some(durable)) =
+            (level.cpu_per_request(false), level.cpu_per_request(true))
+        {
+            println!(
+                "{:<12} CPU per request (whole process, load generator included): bare {bare:.0} us, durable {durable:.0} us, bare/durable {:.0}%",
+                level.concurrency,
+                bare / durable.max(f64::MIN_POSITIVE) * 100.0
+            );
+        }
     }
     println!();
     println!("| cores | load | bare axum handler | ods intake (durable) | ratio (median, range) |");
@@ -261,17 +304,20 @@ pub async fn intake(requests: usize, levels: &[usize], rounds: usize) -> Result<
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
+    let cpu = |us: Option<f64>| us.map_or(String::new(), |us| format!(", {us:.0} µs CPU/req"));
     for level in &measured {
         let ratios = level.ratios();
         println!(
-            "| {cores} | {requests} requests x {rounds} rounds, concurrency {} | {:.0}/s p50 {:.2} ms p99 {:.2} ms | {:.0}/s p50 {:.2} ms p99 {:.2} ms | {:.0}% ({:.0}-{:.0}%) |",
+            "| {cores} | {requests} requests x {rounds} rounds, concurrency {} | {:.0}/s p50 {:.2} ms p99 {:.2} ms{} | {:.0}/s p50 {:.2} ms p99 {:.2} ms{} | {:.0}% ({:.0}-{:.0}%) |",
             level.concurrency,
             level.median_of(|b, _| Level::rate(b)),
             level.median_of(|b, _| b.p50_ms),
             level.median_of(|b, _| b.p99_ms),
+            cpu(level.cpu_per_request(false)),
             level.median_of(|_, d| Level::rate(d)),
             level.median_of(|_, d| d.p50_ms),
             level.median_of(|_, d| d.p99_ms),
+            cpu(level.cpu_per_request(true)),
             median(&mut ratios.clone()),
             ratios.first().copied().unwrap_or(0.0),
             ratios.last().copied().unwrap_or(0.0),
@@ -287,7 +333,26 @@ pub async fn intake(requests: usize, levels: &[usize], rounds: usize) -> Result<
 
 #[cfg(test)]
 mod tests {
-    use super::median;
+    use super::{median, process_cpu_seconds};
+
+    /// The CPU time comes from the right fields of `/proc/self/stat`: it is there, and it grows
+    /// by about the CPU time this thread burns (the kernel counts in 1/100 s, so the margins are
+    /// wide; the upper bound catches a field taken from the wrong place, such as a start time).
+    #[test]
+    fn process_cpu_time_grows_with_work() {
+        let before = process_cpu_seconds().expect("/proc/self/stat has the process CPU time");
+        let started = std::time::Instant::now();
+        let mut x = 0u64;
+        while started.elapsed() < std::time::Duration::from_millis(300) {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+        let after = process_cpu_seconds().expect("still readable");
+        let grown = after - before;
+        assert!(
+            (0.1..30.0).contains(&grown),
+            "{grown} s of CPU for 0.3 s of spinning"
+        );
+    }
 
     #[test]
     fn medians_of_odd_and_even_counts() {

@@ -355,8 +355,8 @@ enum BenchCommand {
         #[arg(long, default_value_t = 0)]
         group_by_spill_bytes: u64,
     },
-    /// Accepted notifications/s and latency of the durable intake path (validation, Avro, fsync'd
-    /// log) next to a bare axum handler under the same load.
+    /// Accepted notifications/s, latency and CPU time per request of the durable intake path
+    /// (validation, Avro, fsync'd log) next to a bare axum handler under the same load.
     Intake {
         /// Requests per target and load level.
         #[arg(long, default_value_t = 20_000)]
