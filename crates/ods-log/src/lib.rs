@@ -426,12 +426,13 @@ fn commit_group(conn: &mut Connection, group: &mut [Request]) -> rusqlite::Resul
             let outcome = match request.then.take() {
                 None => None,
                 Some(then) => {
-                    tx.execute_batch("SAVEPOINT append_then")?;
+                    // prepared once per connection: `execute_batch` would parse them per append
+                    tx.prepare_cached("SAVEPOINT append_then")?.execute([])?;
                     let outcome = then(&tx, &offsets);
                     if outcome.is_err() {
-                        tx.execute_batch("ROLLBACK TO append_then")?;
+                        tx.prepare_cached("ROLLBACK TO append_then")?.execute([])?;
                     }
-                    tx.execute_batch("RELEASE append_then")?;
+                    tx.prepare_cached("RELEASE append_then")?.execute([])?;
                     Some(outcome.map_err(|e| e.to_string()))
                 }
             };
