@@ -575,14 +575,15 @@ const PROBABLE_DUPLICATES: &str = "SELECT id FROM notifications
 /// What two notifications of one doctor share when they are probably the same case: sex, birth
 /// year, diagnosis, sector and the month of the diagnosis date.
 fn duplicate_key(n: &ods_model::Notification) -> String {
-    let sex = serde_json::to_value(n.sex)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
-    let month: String = n.diagnosis_date.to_string().chars().take(7).collect();
+    // `Sex::code` is the JSON code, so keys match those filled from stored JSON by
+    // `add_duplicate_key`
     format!(
-        "{sex}|{}|{}|{}|{month}",
-        n.birth_year, n.diagnosis_code, n.sector_code
+        "{}|{}|{}|{}|{}",
+        n.sex.code(),
+        n.birth_year,
+        n.diagnosis_code,
+        n.sector_code,
+        n.diagnosis_date.format("%Y-%m")
     )
 }
 
